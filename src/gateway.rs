@@ -1,0 +1,124 @@
+//! The running gateway: its shared state, and start-up / shutdown.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Upstream as UpstreamSpec};
+use crate::mcp::session::Sessions;
+use crate::mcp::tools::ToolCatalog;
+use crate::server::{admin, listener, tls};
+use crate::telemetry::metrics::Metrics;
+use crate::upstream::{http::HttpUpstream, stdio::StdioUpstream, Upstream};
+
+/// State shared by every connection.
+pub struct Gateway {
+    pub config: Config,
+    pub mcp_path: String,
+    pub metrics: Metrics,
+    pub upstream: Upstream,
+    pub sessions: Sessions,
+    pub tools: ToolCatalog,
+    /// Message paths announced by legacy HTTP+SSE upstreams (`/messages`, …).
+    pub legacy_endpoints: RwLock<HashSet<String>>,
+    pub draining: AtomicBool,
+}
+
+impl Gateway {
+    pub fn new(config: Config) -> anyhow::Result<Gateway> {
+        let metrics = Metrics::new();
+        let upstream = match config.upstream.parse()? {
+            UpstreamSpec::Http { uri } => Upstream::Http(HttpUpstream::new(uri, &config.upstream)),
+            UpstreamSpec::Stdio { program, args } => {
+                Upstream::Stdio(StdioUpstream::new(program, args, &config, metrics.clone()))
+            }
+        };
+        Ok(Gateway {
+            mcp_path: config.mcp_path(),
+            sessions: Sessions::new(metrics.sessions_active.clone()),
+            tools: ToolCatalog::default(),
+            legacy_endpoints: RwLock::new(HashSet::new()),
+            draining: AtomicBool::new(false),
+            upstream,
+            metrics,
+            config,
+        })
+    }
+
+    pub fn is_legacy_endpoint(&self, path: &str) -> bool {
+        self.legacy_endpoints.read().unwrap_or_else(|e| e.into_inner()).contains(path)
+    }
+}
+
+/// Starts both listeners and serves until SIGTERM or SIGINT, then drains and returns.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let tls = if config.tls.insecure_plaintext {
+        tracing::warn!("TLS IS OFF: serving plaintext HTTP because tls.insecure_plaintext is set. Never expose this port.");
+        None
+    } else {
+        let paths = tls::cert_paths(&config.tls, &config.state_dir)?;
+        if paths.generated {
+            tracing::warn!(
+                cert = %paths.cert.display(),
+                "no TLS certificate configured: using a generated development certificate (trust it in clients with this file)"
+            );
+        }
+        let server = tls::server_config(&paths, &config.tls)?;
+        Some((tls::ReloadingConfig::new(server), paths))
+    };
+
+    let gw = Arc::new(Gateway::new(config)?);
+    let mcp = listener::bind(gw.config.listen).await?;
+    let admin_listener = listener::bind(gw.config.admin_listen).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mcp_addr = mcp.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+
+    // Keep the watcher alive for as long as the gateway runs.
+    let _watcher = match (&tls, gw.config.tls.reload) {
+        (Some((reloading, paths)), true) => Some(
+            reloading
+                .watch(paths.clone(), gw.config.tls.clone(), gw.metrics.clone())
+                .context("watching the TLS certificate for changes")?,
+        ),
+        _ => None,
+    };
+
+    tracing::info!(listen = %mcp_addr, admin = %admin_addr, upstream = %gw.upstream.describe(), mcp_path = %gw.mcp_path, "forge gateway started");
+    // One machine-readable line on stdout, for scripts and tests that start the gateway on port 0.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "forge listening mcp={scheme}://{mcp_addr}{} admin=http://{admin_addr}", gw.mcp_path)?;
+    stdout.flush()?;
+    drop(stdout);
+
+    let shutdown = CancellationToken::new();
+    let admin_task = tokio::spawn(admin::serve(admin_listener, gw.clone(), shutdown.clone()));
+    let signal = shutdown_signal(gw.clone(), shutdown.clone());
+    tokio::spawn(signal);
+    listener::serve(mcp, tls.map(|(r, _)| r), gw.clone(), shutdown.clone()).await;
+    admin_task.abort();
+    if let Upstream::Stdio(stdio) = &gw.upstream {
+        stdio.shutdown().await;
+    }
+    tracing::info!("forge gateway stopped");
+    Ok(())
+}
+
+async fn shutdown_signal(gw: Arc<Gateway>, shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = name, "shutting down: no new connections; finishing in-flight requests");
+    gw.draining.store(true, Ordering::Relaxed);
+    shutdown.cancel();
+}

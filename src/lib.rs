@@ -1,0 +1,14 @@
+//! Forge: a sidecar policy gateway for MCP servers.
+//!
+//! The per-message path lives in [`pipeline`]; read it first.
+
+pub mod body;
+pub mod config;
+pub mod gateway;
+pub mod identity;
+pub mod mcp;
+pub mod pipeline;
+pub mod server;
+pub mod stream;
+pub mod telemetry;
+pub mod upstream;

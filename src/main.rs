@@ -1,0 +1,119 @@
+//! The `forge` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use forge::config::{Config, LogFormat};
+
+/// Forge: a TLS-terminating policy gateway that sits in front of an MCP server.
+///
+/// Start it in front of a server with `forge run --upstream http://127.0.0.1:3000/mcp`
+/// (or `--upstream 'stdio:npx -y @modelcontextprotocol/server-everything'`). Without a
+/// config file it generates a development TLS certificate and serves https on :8443.
+#[derive(Parser)]
+#[command(name = "forge", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run(RunArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a YAML config file; errors name the field and line.
+    Check {
+        /// The config file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// YAML config file (see docs/config.md). Flags and FORGE_* variables override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The MCP server to front: http://127.0.0.1:PORT/PATH, or stdio:COMMAND [ARGS…].
+    #[arg(long, env = "FORGE_UPSTREAM")]
+    upstream: Option<String>,
+    /// Address for MCP clients [default: 0.0.0.0:8443].
+    #[arg(long, env = "FORGE_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Address for /healthz, /readyz and /metrics [default: 127.0.0.1:9090].
+    #[arg(long, env = "FORGE_ADMIN_LISTEN")]
+    admin_listen: Option<std::net::SocketAddr>,
+    /// Directory for the gateway's files (the development certificate, …) [default: ./forge-state].
+    #[arg(long, env = "FORGE_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// PEM certificate chain (with --tls-key). Omit both to use a generated development certificate.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP without TLS. For local development only; logged loudly.
+    #[arg(long)]
+    insecure_plaintext: bool,
+    /// Log format.
+    #[arg(long, env = "FORGE_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Config(ConfigCommand::Check { file }) => Config::from_file(&file).map(|config| {
+            println!("{}: ok (upstream: {})", file.display(), if config.upstream.url.is_empty() { "not set" } else { &config.upstream.url });
+        }),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("forge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    // clap already read the FORGE_* variables it knows into `args`; the rest come from here.
+    config.apply_env(|name| std::env::var(name).ok())?;
+    if let Some(v) = args.upstream {
+        config.upstream.url = v;
+    }
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.admin_listen {
+        config.admin_listen = v;
+    }
+    if let Some(v) = args.state_dir {
+        config.state_dir = v;
+    }
+    if args.tls_cert.is_some() {
+        config.tls.cert = args.tls_cert;
+        config.tls.key = args.tls_key;
+    }
+    config.tls.insecure_plaintext |= args.insecure_plaintext;
+    if let Some(v) = args.log_format {
+        config.log.format = v;
+    }
+    config.validate()?;
+    config.upstream.parse()?;
+    forge::telemetry::init_logging(&config.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(forge::gateway::run(config))
+}

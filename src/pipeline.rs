@@ -1,0 +1,460 @@
+//! The per-message decision path, top to bottom, in one place.
+//!
+//! Client → server (a POST to the MCP endpoint or a legacy message endpoint):
+//!   1. read the body within the size and time limits
+//!   2. parse it strictly into the typed message model (single or batch)
+//!   3. check the mirrored `Mcp-*` headers against the body (HeaderMismatch, -32020)
+//!   4. identify the caller (mTLS identity today; JWT lands with the identity issue)
+//!   5. (seams, in this order: tool-pin check → request detectors → policy → enforce)
+//!   6. forward the message *as evaluated* to the upstream
+//! Server → client (the JSON body or every SSE event of the response, and GET streams):
+//!   7. parse every message; a message that cannot be read is not forwarded
+//!   8. learn from results (sessions opened, tool definitions listed)
+//!   9. (seams: response detectors → policy on results → evidence)
+//!
+//! Each stage only ever sees a message the stages before it accepted; a later stage that
+//! rewrites a message must send it through the checks again, not trust it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use crate::body::{self, Body, ReadError};
+use crate::gateway::Gateway;
+use crate::identity::Principal;
+use crate::mcp::headers::{self, SESSION_ID};
+use crate::mcp::jsonrpc::{self, code, Id, Message, Payload};
+use crate::mcp::session::SessionInfo;
+use crate::mcp::sse;
+use crate::server::ConnInfo;
+use crate::stream::InspectedSse;
+use crate::upstream::{Outbound, UpstreamError};
+
+/// Handles one JSON-RPC POST: to the MCP endpoint, or to a legacy HTTP+SSE message endpoint.
+pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnInfo>) -> Response<Body> {
+    let started = Instant::now();
+    let (parts, incoming) = req.into_parts();
+    let limits = gw.config.limits.clone();
+    let mut log = AccessLog::new(&parts.headers, started);
+
+    // 1. The body, within limits.
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        return gw.refuse_limit(&log, "body_size", StatusCode::PAYLOAD_TOO_LARGE, body_too_large(limits.max_body_bytes));
+    }
+    let bytes = match body::read_limited(body::boxed(incoming), limits.max_body_bytes, limits.body_read_timeout).await {
+        Ok(b) => b,
+        Err(ReadError::TooLarge(n)) => {
+            return gw.refuse_limit(&log, "body_size", StatusCode::PAYLOAD_TOO_LARGE, body_too_large(n))
+        }
+        Err(ReadError::Timeout(t)) => {
+            let message = format!("request body not received within {t:?}");
+            return gw.refuse_limit(&log, "body_timeout", StatusCode::REQUEST_TIMEOUT, (code::REQUEST_TIMEOUT, message));
+        }
+        Err(ReadError::Io(e)) => {
+            tracing::debug!(error = %e, "client aborted the request body");
+            return plain(StatusCode::BAD_REQUEST, "request body aborted");
+        }
+    };
+
+    // 2. Strict parse into the typed model.
+    let payload = match jsonrpc::parse(&bytes, limits.max_json_depth) {
+        Ok(p) => p,
+        Err(e) => {
+            let reason = if e.code == code::PARSE_ERROR { "parse_error" } else { "invalid_request" };
+            if e.message.contains("nesting") {
+                gw.metrics.limit_rejections.with_label_values(&["json_depth"]).inc();
+            }
+            return gw.refuse(&log, reason, StatusCode::BAD_REQUEST, e.id.as_ref(), e.code, &e.message);
+        }
+    };
+    log.describe(&payload);
+
+    // 3. Mirrored headers agree with the body.
+    if let Err(mismatch) = gw.check_headers(&parts.headers, &payload) {
+        let id = payload.sole_request_id().cloned();
+        return gw.refuse(&log, "header_mismatch", StatusCode::BAD_REQUEST, id.as_ref(), code::HEADER_MISMATCH, &mismatch.to_string());
+    }
+
+    // 4. Who is calling.
+    let principal = Principal::from_connection(&conn);
+    log.principal = principal.label();
+
+    for message in payload.messages() {
+        gw.metrics.messages.with_label_values(&["client_to_server", kind(message)]).inc();
+    }
+
+    // 6. Forward what was evaluated.
+    let methods: HashMap<Id, String> = payload.requests().map(|r| (r.id.clone(), r.method.clone())).collect();
+    let initialize = payload.requests().find(|r| r.method == "initialize").cloned();
+    let reply_id = payload.sole_request_id().cloned();
+    let outbound = Outbound {
+        method: Method::POST,
+        path_and_query: path_and_query(&parts.uri),
+        headers: parts.headers,
+        body: bytes,
+        payload: Some(payload),
+    };
+    let response = match gw.upstream.send(outbound).await {
+        Ok(r) => r,
+        Err(e) => return gw.upstream_failed(&log, reply_id.as_ref(), e),
+    };
+
+    // 7–9. The response, message by message.
+    let (mut head, upstream_body) = response.into_parts();
+    let session = head.headers.get(SESSION_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let (Some(init), Some(id)) = (&initialize, &session) {
+        let params = init.params.as_ref();
+        gw.sessions.open(
+            id,
+            SessionInfo {
+                protocol_version: params.and_then(|p| p.get("protocolVersion")?.as_str().map(str::to_owned)),
+                client_info: params.and_then(|p| p.get("clientInfo").cloned()),
+                started: Instant::now(),
+            },
+        );
+    }
+    if head.status == StatusCode::NOT_FOUND {
+        if let Some(id) = log.session.as_deref() {
+            gw.sessions.close(id);
+        }
+    }
+    let context = ResponseContext { gw: gw.clone(), methods, session: session.or_else(|| log.session.clone()) };
+    let response = match content_type(&head.headers) {
+        ContentType::EventStream => {
+            let on_event = Box::new(move |event: sse::Event| context.on_event(event));
+            let limit = limits.max_upstream_message_bytes;
+            let body = InspectedSse::wrap(upstream_body, limit, gw.metrics.streams_active.clone(), on_event);
+            Response::from_parts(head, body)
+        }
+        ContentType::Json => {
+            let read = body::read_limited(upstream_body, limits.max_upstream_message_bytes, gw.config.upstream.timeout).await;
+            let bytes = match read {
+                Ok(b) => b,
+                Err(e) => return gw.upstream_failed(&log, reply_id.as_ref(), read_failure(e)),
+            };
+            if let Err(e) = context.on_json(&bytes) {
+                let e = UpstreamError::new(crate::upstream::ErrorKind::InvalidResponse, e.message);
+                return gw.upstream_failed(&log, reply_id.as_ref(), e);
+            }
+            head.headers.insert(header::CONTENT_LENGTH, bytes.len().into());
+            Response::from_parts(head, body::full(bytes))
+        }
+        ContentType::Other => Response::from_parts(head, upstream_body),
+    };
+    gw.finish(&log, response.status(), outcome_of(response.status()));
+    response
+}
+
+/// Handles the streams that are not a JSON-RPC POST: the stateful GET stream, DELETE of a
+/// session, and the legacy 2024-11-05 `GET /sse` stream.
+pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, _conn: Arc<ConnInfo>) -> Response<Body> {
+    let mut log = AccessLog::new(req.headers(), Instant::now());
+    log.method = format!("{} {}", req.method(), req.uri().path());
+    let legacy = req.method() == Method::GET && req.uri().path() == gw.config.routes.legacy_sse_path;
+    let outbound = Outbound {
+        method: req.method().clone(),
+        path_and_query: path_and_query(req.uri()),
+        headers: req.headers().clone(),
+        body: Bytes::new(),
+        payload: None,
+    };
+    let deleting = req.method() == Method::DELETE;
+    let response = match gw.upstream.send(outbound).await {
+        Ok(r) => r,
+        Err(e) => return gw.upstream_failed(&log, None, e),
+    };
+    if deleting && (response.status().is_success() || response.status() == StatusCode::NOT_FOUND) {
+        if let Some(id) = log.session.as_deref() {
+            gw.sessions.close(id);
+        }
+    }
+    let (head, upstream_body) = response.into_parts();
+    let response = if content_type(&head.headers) == ContentType::EventStream {
+        let context = ResponseContext { gw: gw.clone(), methods: HashMap::new(), session: log.session.clone() };
+        let on_event: crate::stream::OnEvent = if legacy {
+            Box::new(move |event| context.on_legacy_event(event))
+        } else {
+            Box::new(move |event| context.on_event(event))
+        };
+        let limit = gw.config.limits.max_upstream_message_bytes;
+        let body = InspectedSse::wrap(upstream_body, limit, gw.metrics.streams_active.clone(), on_event);
+        Response::from_parts(head, body)
+    } else {
+        Response::from_parts(head, upstream_body)
+    };
+    gw.finish(&log, response.status(), outcome_of(response.status()));
+    response
+}
+
+/// What the response side needs to know about the request it answers.
+struct ResponseContext {
+    gw: Arc<Gateway>,
+    /// Request id → method, to know what each result is a result of.
+    methods: HashMap<Id, String>,
+    session: Option<String>,
+}
+
+impl ResponseContext {
+    /// A JSON response body: every message must parse, or none of it is forwarded.
+    fn on_json(&self, bytes: &[u8]) -> Result<(), jsonrpc::ParseError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let payload = jsonrpc::parse(bytes, self.gw.config.limits.max_json_depth)?;
+        payload.messages().iter().for_each(|m| self.observe(m));
+        Ok(())
+    }
+
+    /// One SSE event: messages are inspected; one that cannot be read is dropped, not relayed.
+    fn on_event(&self, event: sse::Event) -> Option<Bytes> {
+        if !event.is_message() {
+            return Some(event.raw);
+        }
+        let data = event.data.as_deref().unwrap_or_default();
+        if data.is_empty() {
+            // Priming events (an id and empty data) carry no message.
+            return Some(event.raw);
+        }
+        match jsonrpc::parse(data.as_bytes(), self.gw.config.limits.max_json_depth) {
+            Ok(payload) => {
+                payload.messages().iter().for_each(|m| self.observe(m));
+                Some(event.raw)
+            }
+            Err(e) => {
+                self.gw.metrics.upstream_errors.with_label_values(&["invalid_response"]).inc();
+                tracing::warn!(error = %e, session = self.session.as_deref(), "dropped an unreadable message from the upstream");
+                None
+            }
+        }
+    }
+
+    /// The legacy transport announces where to POST messages; the gateway learns the path
+    /// and makes sure the client is sent to the gateway, never around it.
+    fn on_legacy_event(&self, event: sse::Event) -> Option<Bytes> {
+        if event.event.as_deref() != Some("endpoint") {
+            return self.on_event(event);
+        }
+        let announced = event.data.as_deref().unwrap_or_default();
+        let Some(relative) = relative_endpoint(announced) else {
+            tracing::warn!(endpoint = announced, "legacy SSE endpoint is not a URL; closing the stream's announcement");
+            return None;
+        };
+        let path = relative.split('?').next().unwrap_or_default().to_string();
+        self.gw.legacy_endpoints.write().unwrap_or_else(|e| e.into_inner()).insert(path);
+        Some(sse::Event::encode(Some("endpoint"), event.id.as_deref(), &relative))
+    }
+
+    fn observe(&self, message: &Message) {
+        let metrics = &self.gw.metrics;
+        metrics.messages.with_label_values(&["server_to_client", kind(message)]).inc();
+        let Message::Response(response) = message else { return };
+        let Some(result) = response.result() else { return };
+        let method = response.id.as_ref().and_then(|id| self.methods.get(id)).map(String::as_str);
+        match method {
+            Some("tools/list") => self.gw.tools.observe_list(result),
+            Some("server/discover") => {
+                if let Some(tools) = result.get("tools") {
+                    self.gw.tools.observe_list(&serde_json::json!({ "tools": tools }));
+                }
+            }
+            Some("initialize") => {
+                if let (Some(id), Some(mut info)) = (&self.session, self.session.as_deref().and_then(|s| self.gw.sessions.get(s))) {
+                    info.protocol_version = result.get("protocolVersion").and_then(Value::as_str).map(str::to_owned);
+                    self.gw.sessions.open(id, info);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Turns an announced endpoint (relative, or absolute at the upstream) into a path+query.
+fn relative_endpoint(announced: &str) -> Option<String> {
+    if announced.starts_with('/') {
+        return Some(announced.to_string());
+    }
+    let uri: http::Uri = announced.parse().ok()?;
+    uri.path_and_query().map(|pq| pq.as_str().to_string())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ContentType {
+    Json,
+    EventStream,
+    Other,
+}
+
+fn content_type(headers: &HeaderMap) -> ContentType {
+    let value = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => ContentType::Json,
+        "text/event-stream" => ContentType::EventStream,
+        _ => ContentType::Other,
+    }
+}
+
+fn kind(message: &Message) -> &'static str {
+    match message {
+        Message::Request(_) => "request",
+        Message::Notification(_) => "notification",
+        Message::Response(_) => "response",
+    }
+}
+
+fn path_and_query(uri: &http::Uri) -> String {
+    uri.path_and_query().map_or_else(|| uri.path().to_string(), |pq| pq.as_str().to_string())
+}
+
+fn body_too_large(limit: usize) -> (i64, String) {
+    (code::REQUEST_TOO_LARGE, format!("request body exceeds the gateway's limit of {limit} bytes"))
+}
+
+fn read_failure(e: ReadError) -> UpstreamError {
+    use crate::upstream::ErrorKind;
+    match e {
+        ReadError::TooLarge(n) => UpstreamError::new(ErrorKind::InvalidResponse, format!("response exceeds {n} bytes")),
+        ReadError::Timeout(t) => UpstreamError::new(ErrorKind::Timeout, format!("response body not received within {t:?}")),
+        ReadError::Io(e) => UpstreamError::new(ErrorKind::Reset, format!("response body: {e}")),
+    }
+}
+
+fn outcome_of(status: StatusCode) -> &'static str {
+    if status.is_success() {
+        "ok"
+    } else {
+        "error"
+    }
+}
+
+/// A short plain-text answer for failures that are not JSON-RPC.
+pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let mut response = Response::new(body::full(format!("{text}\n")));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// A JSON-RPC error answered by the gateway itself.
+pub fn jsonrpc_error(status: StatusCode, id: Option<&Id>, code: i64, message: &str) -> Response<Body> {
+    let mut response = Response::new(body::full(jsonrpc::error_response(id, code, message)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The one access-log line (and metrics sample) written per MCP request.
+pub struct AccessLog {
+    started: Instant,
+    pub method: String,
+    pub subject: Option<String>,
+    pub id: Option<String>,
+    pub session: Option<String>,
+    pub principal: String,
+}
+
+impl AccessLog {
+    fn new(headers: &HeaderMap, started: Instant) -> Self {
+        AccessLog {
+            started,
+            method: "unknown".into(),
+            subject: None,
+            id: None,
+            session: headers.get(SESSION_ID).and_then(|v| v.to_str().ok()).map(str::to_owned),
+            principal: "anonymous".into(),
+        }
+    }
+
+    fn describe(&mut self, payload: &Payload) {
+        match payload {
+            Payload::Single(m) => {
+                self.method = m.method().unwrap_or("response").to_string();
+                self.subject = m.subject().map(str::to_owned);
+                self.id = match m {
+                    Message::Request(r) => Some(r.id.to_string()),
+                    Message::Response(r) => r.id.as_ref().map(Id::to_string),
+                    Message::Notification(_) => None,
+                };
+            }
+            Payload::Batch(ms) => self.method = format!("batch[{}]", ms.len()),
+        }
+    }
+
+    /// The method as a metric label: bounded to MCP's own method names.
+    pub fn method_label(&self) -> &str {
+        let m = self.method.as_str();
+        if jsonrpc::KNOWN_METHODS.contains(&m) || m == "response" || m == "unknown" {
+            m
+        } else if m.starts_with("batch[") {
+            "batch"
+        } else if m.contains(' ') {
+            "stream"
+        } else {
+            "other"
+        }
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+}
+
+impl Gateway {
+    fn check_headers(&self, headers: &HeaderMap, payload: &Payload) -> Result<(), headers::HeaderMismatch> {
+        let tool = headers::called_tool(payload).unwrap_or_default();
+        self.tools.with_params(tool, |params| headers::validate(headers, payload, params))
+    }
+
+    /// Records the outcome of an exchange: one log line, one counter, one latency sample.
+    fn finish(&self, log: &AccessLog, status: StatusCode, outcome: &str) {
+        let elapsed = log.elapsed();
+        let method = log.method_label();
+        self.metrics.requests.with_label_values(&[method, outcome]).inc();
+        self.metrics.request_duration.with_label_values(&[method, outcome]).observe(elapsed.as_secs_f64());
+        tracing::info!(
+            target: "forge::access",
+            method = %log.method,
+            name = log.subject.as_deref(),
+            id = log.id.as_deref(),
+            session = log.session.as_deref(),
+            principal = %log.principal,
+            status = status.as_u16(),
+            outcome,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            "mcp request"
+        );
+    }
+
+    fn refuse(&self, log: &AccessLog, reason: &str, status: StatusCode, id: Option<&Id>, code: i64, message: &str) -> Response<Body> {
+        self.metrics.protocol_rejections.with_label_values(&[reason]).inc();
+        tracing::warn!(reason, code, message, session = log.session.as_deref(), "refused a client message");
+        self.finish(log, status, "rejected");
+        jsonrpc_error(status, id, code, message)
+    }
+
+    fn refuse_limit(&self, log: &AccessLog, limit: &str, status: StatusCode, (code, message): (i64, String)) -> Response<Body> {
+        self.metrics.limit_rejections.with_label_values(&[limit]).inc();
+        tracing::warn!(limit, message, "request refused by a limit");
+        self.finish(log, status, "rejected");
+        jsonrpc_error(status, None, code, &message)
+    }
+
+    fn upstream_failed(&self, log: &AccessLog, id: Option<&Id>, e: UpstreamError) -> Response<Body> {
+        use crate::upstream::ErrorKind;
+        self.metrics.upstream_errors.with_label_values(&[e.kind.label()]).inc();
+        tracing::error!(error = %e, method = %log.method, session = log.session.as_deref(), "upstream failed");
+        let (status, code) = match e.kind {
+            ErrorKind::Timeout => (StatusCode::GATEWAY_TIMEOUT, code::UPSTREAM_TIMEOUT),
+            ErrorKind::InvalidResponse => (StatusCode::BAD_GATEWAY, code::UPSTREAM_INVALID_RESPONSE),
+            _ => (StatusCode::BAD_GATEWAY, code::UPSTREAM_UNAVAILABLE),
+        };
+        self.finish(log, status, "upstream_error");
+        jsonrpc_error(status, id, code, &format!("The MCP server behind this gateway failed: {e}"))
+    }
+}
