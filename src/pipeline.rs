@@ -127,6 +127,8 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     let context = ResponseContext { gw: gw.clone(), methods, session: session.or_else(|| log.session.clone()) };
     let response = match content_type(&head.headers) {
         ContentType::EventStream => {
+            // Events may be dropped or rewritten, so the relayed length is not the upstream's.
+            head.headers.remove(header::CONTENT_LENGTH);
             let on_event = Box::new(move |event: sse::Event| context.on_event(event));
             let limit = limits.max_upstream_message_bytes;
             let body = InspectedSse::wrap(upstream_body, limit, gw.metrics.streams_active.clone(), on_event);
@@ -174,8 +176,9 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, _conn: Arc<Con
             gw.sessions.close(id);
         }
     }
-    let (head, upstream_body) = response.into_parts();
+    let (mut head, upstream_body) = response.into_parts();
     let response = if content_type(&head.headers) == ContentType::EventStream {
+        head.headers.remove(header::CONTENT_LENGTH);
         let context = ResponseContext { gw: gw.clone(), methods: HashMap::new(), session: log.session.clone() };
         let on_event: crate::stream::OnEvent = if legacy {
             Box::new(move |event| context.on_legacy_event(event))

@@ -162,6 +162,49 @@ impl Message {
     }
 }
 
+impl Message {
+    /// The message as JSON, for the rare places the gateway must re-serialize (id remapping
+    /// on a shared stdio child). The result is what the gateway parsed, so nothing can differ.
+    pub fn to_value(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("jsonrpc".into(), "2.0".into());
+        let (method, params) = match self {
+            Message::Request(r) => {
+                obj.insert("id".into(), r.id.to_value());
+                (Some(&r.method), r.params.as_ref())
+            }
+            Message::Notification(n) => (Some(&n.method), n.params.as_ref()),
+            Message::Response(r) => {
+                obj.insert("id".into(), r.id.as_ref().map_or(Value::Null, Id::to_value));
+                match &r.outcome {
+                    Outcome::Result(v) => obj.insert("result".into(), v.clone()),
+                    Outcome::Error(e) => obj.insert("error".into(), e.to_value()),
+                };
+                (None, None)
+            }
+        };
+        if let Some(method) = method {
+            obj.insert("method".into(), method.clone().into());
+        }
+        if let Some(params) = params {
+            obj.insert("params".into(), params.clone());
+        }
+        Value::Object(obj)
+    }
+}
+
+impl ErrorObject {
+    pub fn to_value(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("code".into(), self.code.into());
+        obj.insert("message".into(), self.message.clone().into());
+        if let Some(data) = &self.data {
+            obj.insert("data".into(), data.clone());
+        }
+        Value::Object(obj)
+    }
+}
+
 impl Response {
     pub fn result(&self) -> Option<&Value> {
         match &self.outcome {
@@ -529,6 +572,20 @@ mod tests {
         );
         let Message::Response(r) = m else { panic!() };
         assert!(r.input_requests().unwrap().contains_key("k"));
+    }
+
+    #[test]
+    fn to_value_round_trips_every_kind() {
+        for text in [
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}"#,
+            r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}"#,
+            r#"{"jsonrpc":"2.0","id":"a","result":{"x":[1,2]}}"#,
+            r#"{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"no","data":{"k":1}}}"#,
+        ] {
+            let m = one(text);
+            let again = serde_json::to_vec(&m.to_value()).unwrap();
+            assert_eq!(parse(&again, 64).unwrap(), Payload::Single(m));
+        }
     }
 
     #[test]
