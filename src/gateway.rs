@@ -96,7 +96,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     drop(stdout);
 
     let shutdown = CancellationToken::new();
-    let admin_task = tokio::spawn(admin::serve(admin_listener, gw.clone(), shutdown.clone()));
+    let admin_task = tokio::spawn(admin::serve(admin_listener, gw.clone()));
     let signal = shutdown_signal(gw.clone(), shutdown.clone());
     tokio::spawn(signal);
     listener::serve(mcp, tls.map(|(r, _)| r), gw.clone(), shutdown.clone()).await;

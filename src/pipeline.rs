@@ -96,6 +96,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     let outbound = Outbound {
         method: Method::POST,
         path_and_query: path_and_query(&parts.uri),
+        authority: parts.uri.authority().map(|a| a.to_string()),
         headers: parts.headers,
         body: bytes,
         payload: Some(payload),
@@ -163,6 +164,7 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, _conn: Arc<Con
         method: req.method().clone(),
         path_and_query: path_and_query(req.uri()),
         headers: req.headers().clone(),
+        authority: req.uri().authority().map(|a| a.to_string()),
         body: Bytes::new(),
         payload: None,
     };

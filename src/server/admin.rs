@@ -11,23 +11,22 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::body::{self, Body};
 use crate::gateway::Gateway;
 use crate::pipeline;
 
-pub async fn serve(listener: TcpListener, gw: Arc<Gateway>, shutdown: CancellationToken) {
+/// Serves until the task is aborted; it stays up while the MCP port drains so probes can
+/// see `/readyz` turn unready.
+pub async fn serve(listener: TcpListener, gw: Arc<Gateway>) {
     loop {
-        let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    continue;
-                }
-            },
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let gw = gw.clone();
         tokio::spawn(async move {

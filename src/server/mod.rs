@@ -85,6 +85,7 @@ async fn passthrough(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body>
     let outbound = Outbound {
         method: parts.method,
         path_and_query: parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+        authority: parts.uri.authority().map(|a| a.to_string()),
         headers: parts.headers,
         body: bytes,
         payload: None,

@@ -45,7 +45,13 @@ impl HttpUpstream {
         let headers = request.headers_mut().expect("builder is valid");
         *headers = out.headers;
         strip_hop_by_hop(headers);
-        headers.remove(header::HOST);
+        // The client's Host (HTTP/2: :authority) is kept, as a transparent proxy must, so the
+        // upstream's own DNS-rebinding checks see what they would see without the gateway.
+        if let Some(authority) = out.authority.filter(|_| !headers.contains_key(header::HOST)) {
+            if let Ok(host) = header::HeaderValue::from_str(&authority) {
+                headers.insert(header::HOST, host);
+            }
+        }
         headers.insert(header::CONTENT_LENGTH, out.body.len().into());
         let request = request.body(body::full(out.body)).expect("request parts are valid");
 

@@ -17,6 +17,8 @@ pub struct Outbound {
     /// Path and query as the client sent them.
     pub path_and_query: String,
     pub headers: HeaderMap,
+    /// The authority the client addressed (HTTP/2 `:authority`), used when `Host` is absent.
+    pub authority: Option<String>,
     pub body: Bytes,
     /// The parsed body, for upstreams that route by message (stdio).
     pub payload: Option<Payload>,

@@ -341,3 +341,13 @@ pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
     std::fs::write(&path, yaml).unwrap();
     path
 }
+
+/// Sends a trivial request on an established TLS stream; errors if the server refuses it.
+pub async fn send_http1_checked(
+    stream: tokio_rustls::client::TlsStream<TcpStream>,
+) -> Result<StatusCode, hyper::Error> {
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let request = Request::get("/healthz").header("host", "localhost").body(Full::new(Bytes::new())).unwrap();
+    Ok(sender.send_request(request).await?.status())
+}
