@@ -194,10 +194,10 @@ impl TlsClient {
 
     /// POSTs a JSON-RPC body to `path` with MCP's usual headers plus `extra`.
     pub async fn post(&self, path: &str, body: &str, extra: &[(&str, &str)]) -> Reply {
-        let mut request = Request::post(path)
-            .header("host", "localhost")
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream");
+        let mut request = Request::post(path).header("host", "localhost").header("content-type", "application/json");
+        if !extra.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
+            request = request.header("accept", "application/json, text/event-stream");
+        }
         for (k, v) in extra {
             request = request.header(*k, *v);
         }
