@@ -113,17 +113,11 @@ impl UpstreamConfig {
             ));
         }
         if let Some(command) = url.strip_prefix("stdio:") {
-            let mut words = split_command_line(command)
-                .map_err(|e| ConfigError::new("upstream.url", e))?
-                .into_iter();
-            let program = words
-                .next()
-                .ok_or_else(|| ConfigError::new("upstream.url", "`stdio:` needs a command"))?;
+            let mut words = split_command_line(command).map_err(|e| ConfigError::new("upstream.url", e))?.into_iter();
+            let program = words.next().ok_or_else(|| ConfigError::new("upstream.url", "`stdio:` needs a command"))?;
             return Ok(Upstream::Stdio { program, args: words.collect() });
         }
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| ConfigError::new("upstream.url", format!("not a URL: {e}")))?;
+        let uri: http::Uri = url.parse().map_err(|e| ConfigError::new("upstream.url", format!("not a URL: {e}")))?;
         if uri.scheme_str() != Some("http") || uri.authority().is_none() {
             return Err(ConfigError::new(
                 "upstream.url",
@@ -287,8 +281,8 @@ pub enum LogFormat {
 impl Config {
     /// Reads and validates a YAML file; errors name the field and, where known, its line.
     pub fn from_file(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
         Config::from_yaml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
     }
 

@@ -57,7 +57,9 @@ impl Gateway {
 /// Starts both listeners and serves until SIGTERM or SIGINT, then drains and returns.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let tls = if config.tls.insecure_plaintext {
-        tracing::warn!("TLS IS OFF: serving plaintext HTTP because tls.insecure_plaintext is set. Never expose this port.");
+        tracing::warn!(
+            "TLS IS OFF: serving plaintext HTTP because tls.insecure_plaintext is set. Never expose this port."
+        );
         None
     } else {
         let paths = tls::cert_paths(&config.tls, &config.state_dir)?;

@@ -72,7 +72,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Config(ConfigCommand::Check { file }) => Config::from_file(&file).map(|config| {
-            println!("{}: ok (upstream: {})", file.display(), if config.upstream.url.is_empty() { "not set" } else { &config.upstream.url });
+            println!(
+                "{}: ok (upstream: {})",
+                file.display(),
+                if config.upstream.url.is_empty() { "not set" } else { &config.upstream.url }
+            );
         }),
     };
     match result {

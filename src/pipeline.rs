@@ -1,13 +1,16 @@
 //! The per-message decision path, top to bottom, in one place.
 //!
 //! Client → server (a POST to the MCP endpoint or a legacy message endpoint):
+//!
 //!   1. read the body within the size and time limits
 //!   2. parse it strictly into the typed message model (single or batch)
 //!   3. check the mirrored `Mcp-*` headers against the body (HeaderMismatch, -32020)
 //!   4. identify the caller (mTLS identity today; JWT lands with the identity issue)
 //!   5. (seams, in this order: tool-pin check → request detectors → policy → enforce)
 //!   6. forward the message *as evaluated* to the upstream
+//!
 //! Server → client (the JSON body or every SSE event of the response, and GET streams):
+//!
 //!   7. parse every message; a message that cannot be read is not forwarded
 //!   8. learn from results (sessions opened, tool definitions listed)
 //!   9. (seams: response detectors → policy on results → evidence)
@@ -45,7 +48,12 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     // 1. The body, within limits.
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limits.max_body_bytes) {
-        return gw.refuse_limit(&log, "body_size", StatusCode::PAYLOAD_TOO_LARGE, body_too_large(limits.max_body_bytes));
+        return gw.refuse_limit(
+            &log,
+            "body_size",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            body_too_large(limits.max_body_bytes),
+        );
     }
     let bytes = match body::read_limited(body::boxed(incoming), limits.max_body_bytes, limits.body_read_timeout).await {
         Ok(b) => b,
@@ -54,7 +62,12 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         }
         Err(ReadError::Timeout(t)) => {
             let message = format!("request body not received within {t:?}");
-            return gw.refuse_limit(&log, "body_timeout", StatusCode::REQUEST_TIMEOUT, (code::REQUEST_TIMEOUT, message));
+            return gw.refuse_limit(
+                &log,
+                "body_timeout",
+                StatusCode::REQUEST_TIMEOUT,
+                (code::REQUEST_TIMEOUT, message),
+            );
         }
         Err(ReadError::Io(e)) => {
             tracing::debug!(error = %e, "client aborted the request body");
@@ -78,7 +91,14 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     // 3. Mirrored headers agree with the body.
     if let Err(mismatch) = gw.check_headers(&parts.headers, &payload) {
         let id = payload.sole_request_id().cloned();
-        return gw.refuse(&log, "header_mismatch", StatusCode::BAD_REQUEST, id.as_ref(), code::HEADER_MISMATCH, &mismatch.to_string());
+        return gw.refuse(
+            &log,
+            "header_mismatch",
+            StatusCode::BAD_REQUEST,
+            id.as_ref(),
+            code::HEADER_MISMATCH,
+            &mismatch.to_string(),
+        );
     }
 
     // 4. Who is calling.
@@ -136,7 +156,8 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
             Response::from_parts(head, body)
         }
         ContentType::Json => {
-            let read = body::read_limited(upstream_body, limits.max_upstream_message_bytes, gw.config.upstream.timeout).await;
+            let read =
+                body::read_limited(upstream_body, limits.max_upstream_message_bytes, gw.config.upstream.timeout).await;
             let bytes = match read {
                 Ok(b) => b,
                 Err(e) => return gw.upstream_failed(&log, reply_id.as_ref(), read_failure(e)),
@@ -269,7 +290,9 @@ impl ResponseContext {
                 }
             }
             Some("initialize") => {
-                if let (Some(id), Some(mut info)) = (&self.session, self.session.as_deref().and_then(|s| self.gw.sessions.get(s))) {
+                if let (Some(id), Some(mut info)) =
+                    (&self.session, self.session.as_deref().and_then(|s| self.gw.sessions.get(s)))
+                {
                     info.protocol_version = result.get("protocolVersion").and_then(Value::as_str).map(str::to_owned);
                     self.gw.sessions.open(id, info);
                 }
@@ -325,7 +348,9 @@ fn read_failure(e: ReadError) -> UpstreamError {
     use crate::upstream::ErrorKind;
     match e {
         ReadError::TooLarge(n) => UpstreamError::new(ErrorKind::InvalidResponse, format!("response exceeds {n} bytes")),
-        ReadError::Timeout(t) => UpstreamError::new(ErrorKind::Timeout, format!("response body not received within {t:?}")),
+        ReadError::Timeout(t) => {
+            UpstreamError::new(ErrorKind::Timeout, format!("response body not received within {t:?}"))
+        }
         ReadError::Io(e) => UpstreamError::new(ErrorKind::Reset, format!("response body: {e}")),
     }
 }
@@ -436,14 +461,28 @@ impl Gateway {
         );
     }
 
-    fn refuse(&self, log: &AccessLog, reason: &str, status: StatusCode, id: Option<&Id>, code: i64, message: &str) -> Response<Body> {
+    fn refuse(
+        &self,
+        log: &AccessLog,
+        reason: &str,
+        status: StatusCode,
+        id: Option<&Id>,
+        code: i64,
+        message: &str,
+    ) -> Response<Body> {
         self.metrics.protocol_rejections.with_label_values(&[reason]).inc();
         tracing::warn!(reason, code, message, session = log.session.as_deref(), "refused a client message");
         self.finish(log, status, "rejected");
         jsonrpc_error(status, id, code, message)
     }
 
-    fn refuse_limit(&self, log: &AccessLog, limit: &str, status: StatusCode, (code, message): (i64, String)) -> Response<Body> {
+    fn refuse_limit(
+        &self,
+        log: &AccessLog,
+        limit: &str,
+        status: StatusCode,
+        (code, message): (i64, String),
+    ) -> Response<Body> {
         self.metrics.limit_rejections.with_label_values(&[limit]).inc();
         tracing::warn!(limit, message, "request refused by a limit");
         self.finish(log, status, "rejected");

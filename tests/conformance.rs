@@ -36,7 +36,8 @@ impl Upstream {
             .unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().strip_prefix("LISTENING ").unwrap_or_else(|| panic!("{script}: {line:?}")).parse().unwrap();
+        let port =
+            line.trim().strip_prefix("LISTENING ").unwrap_or_else(|| panic!("{script}: {line:?}")).parse().unwrap();
         Upstream(child, port)
     }
 }
@@ -69,13 +70,13 @@ fn compare_direct_and_gateway(suite: &str, server: &str) {
     let port = gw.addr.port();
     run_suite(suite, &format!("https://localhost:{port}/mcp"), &through, Some(&gw.ca_path()));
 
-    let output = Command::new(node22())
-        .arg(dir().join("compare.mjs"))
-        .args([&direct, &through])
-        .output()
-        .unwrap();
+    let output = Command::new(node22()).arg(dir().join("compare.mjs")).args([&direct, &through]).output().unwrap();
     let report = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "checks that pass directly fail through the gateway ({suite}):\n{report}\n{}", gw.logs());
+    assert!(
+        output.status.success(),
+        "checks that pass directly fail through the gateway ({suite}):\n{report}\n{}",
+        gw.logs()
+    );
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&direct).unwrap()).unwrap();
     let passed = summary["checks"].as_object().unwrap().values().filter(|v| *v == "pass").count();
     assert!(passed > 20, "the direct run passed only {passed} checks: the suite did not really run");

@@ -65,7 +65,8 @@ async fn reset_by_upstream_is_a_bad_gateway() {
 
 #[tokio::test]
 async fn unreadable_json_from_upstream_is_not_relayed() {
-    let upstream = stand_in(Behaviour::Respond { content_type: "application/json", body: "{\"jsonrpc\":\"2.0\",".into() }).await;
+    let upstream =
+        stand_in(Behaviour::Respond { content_type: "application/json", body: "{\"jsonrpc\":\"2.0\",".into() }).await;
     let gw = Gateway::start(&["--upstream", &upstream.url]);
     let reply = gw.client().post("/mcp", TOOLS_CALL, &[]).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
@@ -123,12 +124,18 @@ async fn oversized_body_is_refused_before_the_upstream() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "limits:\n  max_body_bytes: 1KiB\n");
     let gw = Gateway::start(&["--upstream", &upstream.url, "--config", config.to_str().unwrap()]);
-    let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{{"t":"{}"}}}}}}"#, "a".repeat(2000));
+    let big = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{{"t":"{}"}}}}}}"#,
+        "a".repeat(2000)
+    );
     let reply = gw.client().post("/mcp", &big, &[]).await;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_of(&reply).1, -32013);
     // Just under the limit passes.
-    let small = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{{"t":"{}"}}}}}}"#, "a".repeat(900));
+    let small = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"x","arguments":{{"t":"{}"}}}}}}"#,
+        "a".repeat(900)
+    );
     let reply = gw.client().post("/mcp", &small, &[]).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(upstream.requests.load(Ordering::SeqCst), 1);
@@ -184,7 +191,11 @@ async fn json_nesting_beyond_the_limit_is_refused() {
     let config = write_config(dir.path(), "limits:\n  max_json_depth: 16\n");
     let gw = Gateway::start(&["--upstream", &upstream.url, "--config", config.to_str().unwrap()]);
     let nested = |n: usize| {
-        format!(r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"x","arguments":{{"a":{}1{}}}}}}}"#, "[".repeat(n), "]".repeat(n))
+        format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"x","arguments":{{"a":{}1{}}}}}}}"#,
+            "[".repeat(n),
+            "]".repeat(n)
+        )
     };
     let reply = gw.client().post("/mcp", &nested(40), &[]).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
@@ -220,7 +231,10 @@ async fn parser_differentials_never_reach_the_upstream() {
     let cases = [
         (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"safe","name":"rm_rf"}}"#, -32600),
         (r#"{"jsonrpc":"2.0","id":1,"method":"TOOLS/CALL","params":{"name":"x"}}"#, -32600),
-        (r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call ","params":{}}]"#, -32600),
+        (
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/call ","params":{}}]"#,
+            -32600,
+        ),
         (r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\udc00"}}"#, -32700),
         ("not json", -32700),
     ];
@@ -257,15 +271,24 @@ async fn mirrored_header_mismatch_is_refused_before_the_upstream() {
 
 #[tokio::test]
 async fn other_paths_are_answered_by_rule() {
-    let upstream = stand_in(Behaviour::Respond { content_type: "application/json", body: "{\"resource\":\"x\"}".into() }).await;
+    let upstream =
+        stand_in(Behaviour::Respond { content_type: "application/json", body: "{\"resource\":\"x\"}".into() }).await;
     let gw = Gateway::start(&["--upstream", &upstream.url]);
     let client = gw.client();
-    let get = |path: &str| http::Request::get(path).header("host", "localhost").body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+    let get = |path: &str| {
+        http::Request::get(path)
+            .header("host", "localhost")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap()
+    };
     let reply = client.send(get("/.well-known/oauth-protected-resource")).await;
     assert_eq!(reply.status, StatusCode::OK, "well-known paths are forwarded");
     assert_eq!(upstream.requests.load(Ordering::SeqCst), 1);
     assert_eq!(client.send(get("/admin/secret")).await.status, StatusCode::NOT_FOUND);
     assert_eq!(upstream.requests.load(Ordering::SeqCst), 1, "unknown paths are not forwarded");
-    let put = http::Request::put("/mcp").header("host", "localhost").body(http_body_util::Full::new(bytes::Bytes::new())).unwrap();
+    let put = http::Request::put("/mcp")
+        .header("host", "localhost")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
     assert_eq!(client.send(put).await.status, StatusCode::METHOD_NOT_ALLOWED);
 }

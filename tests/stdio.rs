@@ -21,7 +21,8 @@ fn crashing_server() -> String {
 const JSON_ONLY: (&str, &str) = ("accept", "application/json");
 
 fn call(id: u64, tool: &str, arguments: Value) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}).to_string()
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+        .to_string()
 }
 
 fn text_of(reply: &Reply) -> String {
@@ -110,7 +111,8 @@ async fn concurrent_stateless_clients_with_the_same_ids_get_their_own_answers() 
             "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}})
         .to_string()
     };
-    let headers = [JSON_ONLY, ("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "echo")];
+    let headers =
+        [JSON_ONLY, ("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "echo")];
     let mut tasks = Vec::new();
     for i in 0..8 {
         let client = gw.client();
@@ -128,10 +130,8 @@ async fn concurrent_stateless_clients_with_the_same_ids_get_their_own_answers() 
 async fn sse_responses_carry_the_answer_for_streaming_clients() {
     let gw = Gateway::start(&["--upstream", &crashing_server()]);
     let session = open_session(&gw).await;
-    let reply = gw
-        .client()
-        .post("/mcp", &call(9, "echo", json!({"text": "streamed"})), &[("mcp-session-id", &session)])
-        .await;
+    let reply =
+        gw.client().post("/mcp", &call(9, "echo", json!({"text": "streamed"})), &[("mcp-session-id", &session)]).await;
     assert_eq!(reply.headers["content-type"], "text/event-stream");
     let text = String::from_utf8_lossy(&reply.body);
     let data = text.lines().find_map(|l| l.strip_prefix("data: ")).expect("an SSE event");

@@ -17,7 +17,12 @@ fn ok_upstream() -> Behaviour {
 }
 
 /// A CA plus a leaf signed by it, written as PEM files in `dir` with the given prefix.
-fn issue(dir: &Path, prefix: &str, sans: Vec<rcgen::SanType>, cn: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+fn issue(
+    dir: &Path,
+    prefix: &str,
+    sans: Vec<rcgen::SanType>,
+    cn: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(rcgen::DnType::CommonName, format!("{prefix} test CA"));
@@ -28,8 +33,11 @@ fn issue(dir: &Path, prefix: &str, sans: Vec<rcgen::SanType>, cn: &str) -> (std:
     params.distinguished_name.push(rcgen::DnType::CommonName, cn);
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.signed_by(&key, &ca).unwrap();
-    let (ca_path, cert_path, key_path) =
-        (dir.join(format!("{prefix}-ca.pem")), dir.join(format!("{prefix}.pem")), dir.join(format!("{prefix}-key.pem")));
+    let (ca_path, cert_path, key_path) = (
+        dir.join(format!("{prefix}-ca.pem")),
+        dir.join(format!("{prefix}.pem")),
+        dir.join(format!("{prefix}-key.pem")),
+    );
     std::fs::write(&ca_path, ca.pem()).unwrap();
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
@@ -49,7 +57,8 @@ async fn alpn_negotiates_http2_and_requests_work_over_it() {
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
     let version = tls.get_ref().1.protocol_version().unwrap();
     assert!(matches!(version, rustls::ProtocolVersion::TLSv1_3 | rustls::ProtocolVersion::TLSv1_2));
-    let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await.unwrap();
     tokio::spawn(conn);
     let request = http::Request::post(format!("https://localhost{}", "/mcp"))
         .header("content-type", "application/json")
@@ -166,7 +175,10 @@ async fn sigterm_drains_in_flight_requests_then_exits_zero() {
                 let _ = s.read(&mut buf).await;
                 tokio::time::sleep(Duration::from_millis(1500)).await;
                 let body = r#"{"jsonrpc":"2.0","id":42,"result":{}}"#;
-                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
                 let _ = s.write_all(head.as_bytes()).await;
                 let _ = s.write_all(body.as_bytes()).await;
             });

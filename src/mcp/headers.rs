@@ -41,7 +41,11 @@ pub fn called_tool(payload: &Payload) -> Option<&str> {
 
 /// Checks the mirrored headers against the payload. `tool_params` are the `x-mcp-header`
 /// annotations of the [`called_tool`], as seen in an earlier `tools/list`.
-pub fn validate(headers: &HeaderMap, payload: &Payload, tool_params: Option<&[HeaderParam]>) -> Result<(), HeaderMismatch> {
+pub fn validate(
+    headers: &HeaderMap,
+    payload: &Payload,
+    tool_params: Option<&[HeaderParam]>,
+) -> Result<(), HeaderMismatch> {
     let version = header_text(headers, PROTOCOL_VERSION)?;
     let method_header = header_text(headers, METHOD)?;
     let name_header = header_text(headers, NAME)?.map(decode_sentinel).transpose()?;
@@ -105,7 +109,11 @@ pub fn validate(headers: &HeaderMap, payload: &Payload, tool_params: Option<&[He
     Ok(())
 }
 
-fn validate_params(headers: &HeaderMap, params: &[HeaderParam], arguments: Option<&Value>) -> Result<(), HeaderMismatch> {
+fn validate_params(
+    headers: &HeaderMap,
+    params: &[HeaderParam],
+    arguments: Option<&Value>,
+) -> Result<(), HeaderMismatch> {
     for param in params {
         let header_name = format!("{PARAM_PREFIX}{}", param.header.to_ascii_lowercase());
         let header = header_text(headers, &header_name)?.map(decode_sentinel).transpose()?;
@@ -118,9 +126,7 @@ fn validate_params(headers: &HeaderMap, params: &[HeaderParam], arguments: Optio
                 return Err(HeaderMismatch(format!("{shown} header value '{h}' does not match body value {b}")))
             }
             (None, Some(_)) => return Err(HeaderMismatch(format!("required header {shown} is missing"))),
-            (Some(_), None) => {
-                return Err(HeaderMismatch(format!("{shown} header given but the argument is absent")))
-            }
+            (Some(_), None) => return Err(HeaderMismatch(format!("{shown} header given but the argument is absent"))),
         }
     }
     Ok(())
@@ -242,10 +248,13 @@ mod tests {
 
     #[test]
     fn repeated_header_is_rejected() {
-        assert!(check(&[V, ("Mcp-Method", "tools/call"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "get_weather")], CALL)
-            .unwrap_err()
-            .0
-            .contains("repeated"));
+        assert!(check(
+            &[V, ("Mcp-Method", "tools/call"), ("Mcp-Method", "tools/call"), ("Mcp-Name", "get_weather")],
+            CALL
+        )
+        .unwrap_err()
+        .0
+        .contains("repeated"));
     }
 
     #[test]

@@ -562,7 +562,11 @@ mod tests {
         assert_eq!(p.messages()[1].subject(), Some("rm"));
         assert_eq!(p.sole_request_id(), None);
         // One bad member rejects the whole batch: nothing in it is forwarded unevaluated.
-        assert!(parse(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"Tools/call"}]"#, 64).is_err());
+        assert!(parse(
+            br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"Tools/call"}]"#,
+            64
+        )
+        .is_err());
     }
 
     #[test]

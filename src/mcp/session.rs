@@ -58,7 +58,8 @@ mod tests {
     fn open_and_close_track_the_gauge() {
         let gauge = IntGauge::new("t", "t").unwrap();
         let s = Sessions::new(gauge.clone());
-        let info = SessionInfo { protocol_version: Some("2025-11-25".into()), client_info: None, started: Instant::now() };
+        let info =
+            SessionInfo { protocol_version: Some("2025-11-25".into()), client_info: None, started: Instant::now() };
         s.open("a", info.clone());
         s.open("b", info.clone());
         assert_eq!(gauge.get(), 2);

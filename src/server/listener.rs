@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::tls::{ClientIdentity, ReloadingConfig};
 use super::{route, ConnInfo};
-use crate::gateway::Gateway;
 use crate::body::Body;
+use crate::gateway::Gateway;
 use crate::pipeline;
 use futures_util::FutureExt;
 
@@ -145,4 +145,3 @@ pub async fn bind(addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
     use anyhow::Context;
     TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))
 }
-

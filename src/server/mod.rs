@@ -61,7 +61,9 @@ pub async fn route(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnInfo>
         Route::McpStream => pipeline::mcp_stream(gw, req, conn).await,
         Route::Passthrough => passthrough(gw, req).await,
         Route::MethodNotAllowed => method_not_allowed(),
-        Route::NotFound => pipeline::plain(StatusCode::NOT_FOUND, "not found: this gateway serves MCP at its MCP endpoint"),
+        Route::NotFound => {
+            pipeline::plain(StatusCode::NOT_FOUND, "not found: this gateway serves MCP at its MCP endpoint")
+        }
     }
 }
 

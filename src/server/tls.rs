@@ -125,7 +125,12 @@ impl ReloadingConfig {
     /// Watches the directories holding the certificate, key and CA bundle (cert-manager
     /// replaces files through symlink swaps, so the files themselves are not watched) and
     /// reloads after a short quiet period. A bad new pair keeps the last good one.
-    pub fn watch(&self, paths: CertPaths, config: TlsConfig, metrics: Metrics) -> anyhow::Result<notify::RecommendedWatcher> {
+    pub fn watch(
+        &self,
+        paths: CertPaths,
+        config: TlsConfig,
+        metrics: Metrics,
+    ) -> anyhow::Result<notify::RecommendedWatcher> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if event.is_ok() {

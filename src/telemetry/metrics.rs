@@ -41,8 +41,11 @@ impl Metrics {
             g
         };
         let request_duration = HistogramVec::new(
-            HistogramOpts::new("forge_mcp_request_duration_seconds", "Time from request received to response headers sent")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            HistogramOpts::new(
+                "forge_mcp_request_duration_seconds",
+                "Time from request received to response headers sent",
+            )
+            .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["method", "outcome"],
         )
         .expect("valid metric");
@@ -56,7 +59,11 @@ impl Metrics {
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
         Metrics {
-            requests: counter("forge_mcp_requests_total", "MCP requests handled, by method and outcome", &["method", "outcome"]),
+            requests: counter(
+                "forge_mcp_requests_total",
+                "MCP requests handled, by method and outcome",
+                &["method", "outcome"],
+            ),
             request_duration,
             messages: counter(
                 "forge_mcp_messages_total",

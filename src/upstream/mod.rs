@@ -4,8 +4,8 @@
 pub mod http;
 pub mod stdio;
 
-use bytes::Bytes;
 use ::http::{HeaderMap, Method};
+use bytes::Bytes;
 
 use crate::body::Body;
 use crate::mcp::jsonrpc::Payload;
@@ -58,6 +58,8 @@ impl UpstreamError {
     }
 }
 
+// One value per gateway, so the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Upstream {
     Http(http::HttpUpstream),
     Stdio(stdio::StdioUpstream),

@@ -135,7 +135,12 @@ impl StdioUpstream {
             (None, false) if is_stateless(&out.headers, &payload) => (self.stateless_child(), None),
             (None, false) => {
                 let message = "Bad Request: Mcp-Session-Id header is required (send initialize first)";
-                return Ok(jsonrpc_error(StatusCode::BAD_REQUEST, payload.sole_request_id(), code::INVALID_REQUEST, message));
+                return Ok(jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    payload.sole_request_id(),
+                    code::INVALID_REQUEST,
+                    message,
+                ));
             }
         };
         let wants_sse = accepts(&out.headers, "text/event-stream");
@@ -222,7 +227,13 @@ impl Child {
     fn start(spec: Arc<ChildSpec>, label: String, stop: CancellationToken) -> Arc<Child> {
         let (writer, rx) = mpsc::unbounded_channel();
         let child = Arc::new(Child { label, writer, router: Mutex::new(Router::default()), stop, spec });
-        tokio::spawn(supervise(Arc::downgrade(&child), child.spec.clone(), child.label.clone(), child.stop.clone(), rx));
+        tokio::spawn(supervise(
+            Arc::downgrade(&child),
+            child.spec.clone(),
+            child.label.clone(),
+            child.stop.clone(),
+            rx,
+        ));
         child
     }
 
@@ -272,7 +283,8 @@ impl Child {
             Message::Request(request) => {
                 router.next_id += 1;
                 let child_id = router.next_id;
-                let progress_token = request.params.as_ref().and_then(|p| p.get("_meta")?.get("progressToken")).cloned();
+                let progress_token =
+                    request.params.as_ref().and_then(|p| p.get("_meta")?.get("progressToken")).cloned();
                 router.pending.insert(
                     child_id,
                     Pending { client_id: request.id.clone(), post, progress_token, tx: Some(tx.clone()) },
@@ -311,7 +323,7 @@ impl Child {
             }
         }
         drop(guard);
-        let values: Vec<Value> = answers.iter().filter_map(|event| event_json(event)).collect();
+        let values: Vec<Value> = answers.iter().filter_map(event_json).collect();
         let body = match <[Value; 1]>::try_from(values) {
             Ok([one]) => one,
             Err(many) => Value::Array(many),
@@ -568,7 +580,9 @@ async fn log_stderr(stderr: tokio::process::ChildStderr, label: String, pid: Opt
     while let Some(line) = lines.next().await {
         match line {
             Ok(line) => tracing::info!(target: "forge::upstream::stdio", child = %label, pid, "{line}"),
-            Err(_) => tracing::info!(target: "forge::upstream::stdio", child = %label, pid, "(overlong stderr line skipped)"),
+            Err(_) => {
+                tracing::info!(target: "forge::upstream::stdio", child = %label, pid, "(overlong stderr line skipped)")
+            }
         }
     }
 }
@@ -602,7 +616,8 @@ impl Drop for PostGuard {
         let Some(child) = self.child.upgrade() else { return };
         let stateless = child.label == "stateless";
         let mut router = lock(&child.router);
-        let orphaned: Vec<u64> = router.pending.iter().filter(|(_, p)| p.post == self.post).map(|(id, _)| *id).collect();
+        let orphaned: Vec<u64> =
+            router.pending.iter().filter(|(_, p)| p.post == self.post).map(|(id, _)| *id).collect();
         for child_id in orphaned {
             if stateless {
                 if let Some(p) = router.pending.remove(&child_id) {

@@ -121,16 +121,15 @@ impl Gateway {
     pub async fn admin_get(&self, path: &str) -> (StatusCode, String) {
         let addr: SocketAddr = self.admin_url.trim_start_matches("http://").parse().unwrap();
         let stream = TcpStream::connect(addr).await.unwrap();
-        let (status, _, body) = send_http1(stream, Request::get(path).header("host", "admin").body(Full::new(Bytes::new())).unwrap()).await;
+        let (status, _, body) =
+            send_http1(stream, Request::get(path).header("host", "admin").body(Full::new(Bytes::new())).unwrap()).await;
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
     /// The value of a metric sample (a line starting with `series`), or 0.
     pub async fn metric(&self, series: &str) -> f64 {
         let (_, text) = self.admin_get("/metrics").await;
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-            .unwrap_or(0.0)
+        text.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok())).unwrap_or(0.0)
     }
 }
 
@@ -154,7 +153,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
     }
 }
 
@@ -163,7 +163,12 @@ impl TlsClient {
         Self::with_alpn(ca, addr, vec![b"http/1.1".to_vec()], None)
     }
 
-    pub fn with_alpn(ca: &Path, addr: SocketAddr, alpn: Vec<Vec<u8>>, client_cert: Option<(PathBuf, PathBuf)>) -> TlsClient {
+    pub fn with_alpn(
+        ca: &Path,
+        addr: SocketAddr,
+        alpn: Vec<Vec<u8>>,
+        client_cert: Option<(PathBuf, PathBuf)>,
+    ) -> TlsClient {
         let mut roots = rustls::RootCertStore::empty();
         let pem = std::fs::read(ca).unwrap();
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -176,7 +181,8 @@ impl TlsClient {
             .with_root_certificates(roots);
         let mut config = match client_cert {
             Some((cert, key)) => {
-                let certs = rustls_pemfile::certs(&mut std::fs::read(cert).unwrap().as_slice()).map(Result::unwrap).collect();
+                let certs =
+                    rustls_pemfile::certs(&mut std::fs::read(cert).unwrap().as_slice()).map(Result::unwrap).collect();
                 let key = rustls_pemfile::private_key(&mut std::fs::read(key).unwrap().as_slice()).unwrap().unwrap();
                 builder.with_client_auth_cert(certs, key).unwrap()
             }
@@ -278,7 +284,8 @@ pub async fn stand_in(behaviour: Behaviour) -> StandIn {
                     Behaviour::Reset => drop(stream),
                     Behaviour::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
                     Behaviour::EndlessSse => {
-                        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                        let head =
+                            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
                         let _ = stream.write_all(head.as_bytes()).await;
                         let event = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"tick\"}}\n\n";
                         let chunk = format!("{:x}\r\n{event}\r\n", event.len());
@@ -333,7 +340,8 @@ pub fn dead_port_url() -> String {
     format!("http://127.0.0.1:{port}/mcp")
 }
 
-pub const TOOLS_CALL: &str = r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#;
+pub const TOOLS_CALL: &str =
+    r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#;
 
 /// Writes a YAML config into the directory and returns its path.
 pub fn write_config(dir: &Path, yaml: &str) -> PathBuf {
