@@ -117,7 +117,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     config.validate()?;
     config.upstream.parse()?;
-    forge::telemetry::init_logging(&config.log);
+    let _log_guard = forge::telemetry::init_logging(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(forge::gateway::run(config))
 }

@@ -27,7 +27,10 @@ fn python() -> PathBuf {
 }
 
 fn node() -> Command {
-    assert!(peers().join("node_modules/@modelcontextprotocol/sdk").exists(), "SDK peers not installed: run scripts/test.sh");
+    assert!(
+        peers().join("node_modules/@modelcontextprotocol/sdk").exists(),
+        "SDK peers not installed: run scripts/test.sh"
+    );
     Command::new("node")
 }
 
@@ -39,7 +42,8 @@ impl Server {
         let mut child = command.args(["--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().strip_prefix("LISTENING ").unwrap_or_else(|| panic!("server said {line:?}")).parse().unwrap();
+        let port =
+            line.trim().strip_prefix("LISTENING ").unwrap_or_else(|| panic!("server said {line:?}")).parse().unwrap();
         Server(child, port)
     }
 
@@ -88,7 +92,8 @@ fn assert_transparent(client: impl Fn() -> Command, direct_url: &str, upstream: 
             gw.logs()
         );
     }
-    let steps = direct.as_array().map_or_else(|| direct.get("steps").and_then(Value::as_array).map_or(0, Vec::len), Vec::len);
+    let steps =
+        direct.as_array().map_or_else(|| direct.get("steps").and_then(Value::as_array).map_or(0, Vec::len), Vec::len);
     assert!(steps > 10, "the scenario ran only {steps} steps");
 }
 

@@ -72,6 +72,16 @@ async fn alpn_negotiates_http2_and_requests_work_over_it() {
 }
 
 #[tokio::test]
+async fn tls_1_2_clients_are_served_too() {
+    let upstream = stand_in(ok_upstream()).await;
+    let gw = Gateway::start(&["--upstream", &upstream.url]);
+    let client = TlsClient::tls12_only(&gw.ca_path(), gw.addr);
+    let tls = client.connect().await.unwrap();
+    assert_eq!(tls.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
+    assert_eq!(client.post("/mcp", TOOLS_CALL, &[]).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn certificate_files_are_reloaded_without_restart() {
     let upstream = stand_in(ok_upstream()).await;
     let dir = tempfile::tempdir().unwrap();

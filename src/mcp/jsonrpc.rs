@@ -156,6 +156,12 @@ impl Message {
         self.params()?.get(key)?.as_str()
     }
 
+    /// The `inputResponses` a client returns when it retries a multi round-trip request
+    /// (2026-07-28), keyed like the server's `inputRequests`.
+    pub fn input_responses(&self) -> Option<&Map<String, Value>> {
+        self.params()?.get("inputResponses")?.as_object()
+    }
+
     /// `_meta` protocol version carried by a 2026-07-28 (stateless) request.
     pub fn meta_protocol_version(&self) -> Option<&str> {
         self.params()?.get("_meta")?.get(META_PROTOCOL_VERSION)?.as_str()
@@ -576,6 +582,13 @@ mod tests {
         );
         let Message::Response(r) = m else { panic!() };
         assert!(r.input_requests().unwrap().contains_key("k"));
+        let retry = one(
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"t","inputResponses":{"k":{"action":"accept"}},"requestState":"s"}}"#,
+        );
+        assert_eq!(retry.input_responses().unwrap()["k"]["action"], "accept");
+        let complete = one(r#"{"jsonrpc":"2.0","id":1,"result":{"resultType":"complete","inputRequests":{}}}"#);
+        let Message::Response(r) = complete else { panic!() };
+        assert!(r.input_requests().is_none(), "only input_required results carry input requests");
     }
 
     #[test]

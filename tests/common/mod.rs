@@ -169,6 +169,21 @@ impl TlsClient {
         alpn: Vec<Vec<u8>>,
         client_cert: Option<(PathBuf, PathBuf)>,
     ) -> TlsClient {
+        Self::build(ca, addr, alpn, client_cert, rustls::DEFAULT_VERSIONS)
+    }
+
+    /// A client that offers only TLS 1.2.
+    pub fn tls12_only(ca: &Path, addr: SocketAddr) -> TlsClient {
+        Self::build(ca, addr, vec![b"http/1.1".to_vec()], None, &[&rustls::version::TLS12])
+    }
+
+    fn build(
+        ca: &Path,
+        addr: SocketAddr,
+        alpn: Vec<Vec<u8>>,
+        client_cert: Option<(PathBuf, PathBuf)>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> TlsClient {
         let mut roots = rustls::RootCertStore::empty();
         let pem = std::fs::read(ca).unwrap();
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
@@ -176,7 +191,7 @@ impl TlsClient {
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(versions)
             .unwrap()
             .with_root_certificates(roots);
         let mut config = match client_cert {
