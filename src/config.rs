@@ -353,6 +353,9 @@ impl Config {
                 return Err(ConfigError::new(field, "must be greater than zero"));
             }
         }
+        if limits.max_json_depth > 128 {
+            return Err(ConfigError::new("limits.max_json_depth", "must be at most 128 (the JSON parser's own bound)"));
+        }
         if limits.max_header_bytes < 8192 {
             return Err(ConfigError::new("limits.max_header_bytes", "must be at least 8KiB (hyper's minimum)"));
         }
@@ -490,6 +493,7 @@ mod tests {
         assert_eq!(c.limits.idle_timeout, Duration::from_millis(250));
         assert!(Config::from_yaml("limits:\n  idle_timeout: soon\n").is_err());
         assert!(Config::from_yaml("limits:\n  max_body_bytes: 0\n").is_err());
+        assert!(Config::from_yaml("limits:\n  max_json_depth: 200\n").is_err());
     }
 
     #[test]

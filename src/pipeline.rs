@@ -80,7 +80,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         Ok(p) => p,
         Err(e) => {
             let reason = if e.code == code::PARSE_ERROR { "parse_error" } else { "invalid_request" };
-            if e.message.contains("nesting") {
+            if e.depth_exceeded {
                 gw.metrics.limit_rejections.with_label_values(&["json_depth"]).inc();
             }
             return gw.refuse(&log, reason, StatusCode::BAD_REQUEST, e.id.as_ref(), e.code, &e.message);
@@ -108,6 +108,8 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     for message in payload.messages() {
         gw.metrics.messages.with_label_values(&["client_to_server", kind(message)]).inc();
     }
+
+    // 5. Tool pins, request detectors, policy and enforcement plug in here, in that order.
 
     // 6. Forward what was evaluated.
     let methods: HashMap<Id, String> = payload.requests().map(|r| (r.id.clone(), r.method.clone())).collect();

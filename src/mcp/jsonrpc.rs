@@ -278,11 +278,13 @@ pub struct ParseError {
     pub message: String,
     /// The request id, when the body was readable enough to find one.
     pub id: Option<Id>,
+    /// The message nests deeper than the limit (a limit, rather than a malformed message).
+    pub depth_exceeded: bool,
 }
 
 impl ParseError {
     fn invalid(message: impl Into<String>) -> Self {
-        ParseError { code: code::INVALID_REQUEST, message: message.into(), id: None }
+        ParseError { code: code::INVALID_REQUEST, message: message.into(), id: None, depth_exceeded: false }
     }
 }
 
@@ -305,6 +307,7 @@ pub fn parse_value(bytes: &[u8], max_depth: usize) -> Result<Value, ParseError> 
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue { depth_left: max_depth }.deserialize(&mut de).and_then(|v| de.end().map(|_| v));
     value.map_err(|e| {
+        let depth_exceeded = e.to_string().starts_with(NESTING_LIMIT);
         let code = match e.classify() {
             serde_json::error::Category::Data => code::INVALID_REQUEST,
             _ => code::PARSE_ERROR,
@@ -313,7 +316,7 @@ pub fn parse_value(bytes: &[u8], max_depth: usize) -> Result<Value, ParseError> 
             code::PARSE_ERROR => format!("Parse error: {e}"),
             _ => format!("Invalid Request: {e}"),
         };
-        ParseError { code, message, id: None }
+        ParseError { code, message, id: None, depth_exceeded }
     })
 }
 
@@ -394,6 +397,8 @@ fn check_method_name(method: &str) -> Result<(), String> {
     Ok(())
 }
 
+const NESTING_LIMIT: &str = "JSON nesting exceeds the gateway's limit";
+
 /// Builds a `Value` like serde_json does, but refuses duplicate keys and deep nesting.
 struct StrictValue {
     depth_left: usize,
@@ -403,7 +408,7 @@ impl StrictValue {
     fn nested<E: serde::de::Error>(&self) -> Result<StrictValue, E> {
         match self.depth_left.checked_sub(1) {
             Some(depth_left) => Ok(StrictValue { depth_left }),
-            None => Err(E::custom("JSON nesting exceeds the gateway's limit")),
+            None => Err(E::custom(NESTING_LIMIT)),
         }
     }
 }
@@ -540,6 +545,8 @@ mod tests {
         assert!(parse(deep.as_bytes(), 12).is_ok());
         let e = parse(deep.as_bytes(), 8).unwrap_err();
         assert_eq!(e.code, code::INVALID_REQUEST);
+        assert!(e.depth_exceeded);
+        assert!(!err(r#"{"a":1,"a":2}"#).depth_exceeded);
         assert!(e.message.contains("nesting"));
     }
 
