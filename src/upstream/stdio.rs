@@ -128,7 +128,7 @@ impl StdioUpstream {
             },
             (None, true) => {
                 let id = uuid::Uuid::new_v4().to_string();
-                let child = Child::start(self.spec.clone(), id.clone(), self.stop.child_token());
+                let child = Child::start(self.spec.clone(), Some(id.clone()), self.stop.child_token());
                 lock(&self.sessions).insert(id.clone(), child.clone());
                 (child, Some(id))
             }
@@ -153,9 +153,7 @@ impl StdioUpstream {
 
     fn stateless_child(&self) -> Arc<Child> {
         let mut shared = lock(&self.stateless);
-        shared
-            .get_or_insert_with(|| Child::start(self.spec.clone(), "stateless".into(), self.stop.child_token()))
-            .clone()
+        shared.get_or_insert_with(|| Child::start(self.spec.clone(), None, self.stop.child_token())).clone()
     }
 
     fn open_server_stream(&self, session_id: Option<&str>) -> Response<Body> {
@@ -192,7 +190,10 @@ impl StdioUpstream {
 
 /// One child process and the routing state of the messages in flight to and from it.
 struct Child {
+    /// The session id, or "stateless" for the shared child; for logs.
     label: String,
+    /// The shared child of stateless (2026-07-28) requests, which many clients use at once.
+    stateless: bool,
     writer: mpsc::UnboundedSender<Vec<u8>>,
     router: Mutex<Router>,
     stop: CancellationToken,
@@ -204,7 +205,8 @@ struct Router {
     next_id: u64,
     /// Child-side request id → who is waiting for the answer.
     pending: HashMap<u64, Pending>,
-    /// Client request id → child-side id, to translate `notifications/cancelled`.
+    /// Client request id → child-side id, to translate `notifications/cancelled` (stateful
+    /// sessions only: on the shared child, ids of different clients collide).
     by_client_id: HashMap<Id, u64>,
     /// Streams of POSTs still waiting, newest last, for unrelated server messages.
     posts: Vec<(u64, mpsc::Sender<Bytes>)>,
@@ -224,9 +226,12 @@ struct Pending {
 }
 
 impl Child {
-    fn start(spec: Arc<ChildSpec>, label: String, stop: CancellationToken) -> Arc<Child> {
+    /// Starts the child for a stateful session, or the shared stateless child (`None`).
+    fn start(spec: Arc<ChildSpec>, session: Option<String>, stop: CancellationToken) -> Arc<Child> {
         let (writer, rx) = mpsc::unbounded_channel();
-        let child = Arc::new(Child { label, writer, router: Mutex::new(Router::default()), stop, spec });
+        let stateless = session.is_none();
+        let label = session.unwrap_or_else(|| "stateless".into());
+        let child = Arc::new(Child { label, stateless, writer, router: Mutex::new(Router::default()), stop, spec });
         tokio::spawn(supervise(
             Arc::downgrade(&child),
             child.spec.clone(),
@@ -289,7 +294,9 @@ impl Child {
                     child_id,
                     Pending { client_id: request.id.clone(), post, progress_token, tx: Some(tx.clone()) },
                 );
-                router.by_client_id.insert(request.id.clone(), child_id);
+                if !self.stateless {
+                    router.by_client_id.insert(request.id.clone(), child_id);
+                }
                 value["id"] = child_id.into();
                 if request.method == "initialize" {
                     router.initialize = Some(value.clone());
@@ -309,21 +316,24 @@ impl Child {
     }
 
     /// For clients that accept only JSON: wait for every answer, then reply in one body.
+    /// Notifications about the request (progress) have nowhere to go in a JSON reply and are
+    /// dropped, as SDK servers in JSON mode do.
     async fn collect_json(&self, mut rx: mpsc::Receiver<Bytes>, waiting: usize, guard: PostGuard) -> Response<Body> {
-        let mut answers = Vec::with_capacity(waiting);
+        let mut values = Vec::with_capacity(waiting);
         let deadline = tokio::time::Instant::now() + self.spec.timeout;
-        while answers.len() < waiting {
+        let is_response = |v: &Value| v.get("result").is_some() || v.get("error").is_some();
+        while values.len() < waiting {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(event)) => answers.push(event),
+                Ok(Some(event)) => values.extend(event_json(&event).filter(is_response)),
                 Ok(None) => break,
                 Err(_) => {
-                    answers.extend(lock(&self.router).expire(guard.post, &self.spec));
+                    let expired = lock(&self.router).expire(guard.post, &self.spec);
+                    values.extend(expired.iter().filter_map(event_json));
                     break;
                 }
             }
         }
         drop(guard);
-        let values: Vec<Value> = answers.iter().filter_map(event_json).collect();
         let body = match <[Value; 1]>::try_from(values) {
             Ok([one]) => one,
             Err(many) => Value::Array(many),
@@ -614,7 +624,7 @@ struct PostGuard {
 impl Drop for PostGuard {
     fn drop(&mut self) {
         let Some(child) = self.child.upgrade() else { return };
-        let stateless = child.label == "stateless";
+        let stateless = child.stateless;
         let mut router = lock(&child.router);
         let orphaned: Vec<u64> =
             router.pending.iter().filter(|(_, p)| p.post == self.post).map(|(id, _)| *id).collect();
