@@ -98,8 +98,7 @@ async fn json_logs_have_one_line_per_request_and_never_the_token() {
     let secret = "eyJhbGciOiJub25lIn0.c2VjcmV0LXRva2Vu.sig";
     let reply = gw.client().post("/mcp", TOOLS_CALL, &[("authorization", &format!("Bearer {secret}"))]).await;
     assert_eq!(reply.status, StatusCode::OK);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let logs = gw.logs();
+    let logs = gw.log_containing("forge::access");
     let access: Vec<serde_json::Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

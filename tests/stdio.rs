@@ -72,7 +72,7 @@ async fn a_crashed_child_is_reported_and_restarted_with_its_session() {
     assert!(!second_pid.is_empty(), "the restarted child answers");
     assert_ne!(first_pid, second_pid);
     assert_eq!(gw.metric("forge_upstream_errors_total{kind=\"process_exit\"}").await, 1.0);
-    let logs = gw.logs();
+    let logs = gw.log_containing(&format!("crashing-stdio-server started pid={second_pid}"));
     assert!(logs.contains("crashing on request"), "the child's stderr reaches the gateway's log");
     assert!(logs.contains(&format!("crashing-stdio-server started pid={second_pid}")));
 }

@@ -95,6 +95,19 @@ impl Gateway {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// The log once it contains `needle` (lines are written by a background thread), or
+    /// the log as it is after five seconds.
+    pub fn log_containing(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let logs = self.logs();
+            if logs.contains(needle) {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.logs()
+    }
+
     /// Waits for the process to exit and returns its exit code.
     pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = std::time::Instant::now() + within;
