@@ -150,12 +150,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     let context = ResponseContext { gw: gw.clone(), methods, session: session.or_else(|| log.session.clone()) };
     let response = match content_type(&head.headers) {
         ContentType::EventStream => {
-            // Events may be dropped or rewritten, so the relayed length is not the upstream's.
-            head.headers.remove(header::CONTENT_LENGTH);
-            let on_event = Box::new(move |event: sse::Event| context.on_event(event));
-            let limit = limits.max_upstream_message_bytes;
-            let body = InspectedSse::wrap(upstream_body, limit, gw.metrics.streams_active.clone(), on_event);
-            Response::from_parts(head, body)
+            gw.relay_sse(head, upstream_body, Box::new(move |event: sse::Event| context.on_event(event)))
         }
         ContentType::Json => {
             let read =
@@ -170,6 +165,21 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
             }
             head.headers.insert(header::CONTENT_LENGTH, bytes.len().into());
             Response::from_parts(head, body::full(bytes))
+        }
+        // A success carrying something other than JSON-RPC cannot be inspected, so it is
+        // not relayed; the upstream's own error pages (4xx/5xx) and empty bodies pass.
+        ContentType::Other if head.status.is_success() => {
+            let read =
+                body::read_limited(upstream_body, limits.max_upstream_message_bytes, gw.config.upstream.timeout).await;
+            match read {
+                Ok(bytes) if bytes.is_empty() => Response::from_parts(head, body::empty()),
+                Ok(_) => {
+                    let message = "a success response that is neither JSON nor an event stream";
+                    let e = UpstreamError::new(crate::upstream::ErrorKind::InvalidResponse, message);
+                    return gw.upstream_failed(&log, reply_id.as_ref(), e);
+                }
+                Err(e) => return gw.upstream_failed(&log, reply_id.as_ref(), read_failure(e)),
+            }
         }
         ContentType::Other => Response::from_parts(head, upstream_body),
     };
@@ -201,18 +211,15 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, _conn: Arc<Con
             gw.sessions.close(id);
         }
     }
-    let (mut head, upstream_body) = response.into_parts();
+    let (head, upstream_body) = response.into_parts();
     let response = if content_type(&head.headers) == ContentType::EventStream {
-        head.headers.remove(header::CONTENT_LENGTH);
         let context = ResponseContext { gw: gw.clone(), methods: HashMap::new(), session: log.session.clone() };
         let on_event: crate::stream::OnEvent = if legacy {
             Box::new(move |event| context.on_legacy_event(event))
         } else {
             Box::new(move |event| context.on_event(event))
         };
-        let limit = gw.config.limits.max_upstream_message_bytes;
-        let body = InspectedSse::wrap(upstream_body, limit, gw.metrics.streams_active.clone(), on_event);
-        Response::from_parts(head, body)
+        gw.relay_sse(head, upstream_body, on_event)
     } else {
         Response::from_parts(head, upstream_body)
     };
@@ -438,6 +445,20 @@ impl AccessLog {
 }
 
 impl Gateway {
+    /// Relays an upstream SSE body event by event through `on_event`.
+    fn relay_sse(
+        &self,
+        mut head: http::response::Parts,
+        upstream: Body,
+        on_event: crate::stream::OnEvent,
+    ) -> Response<Body> {
+        // Events may be dropped or rewritten, so the relayed length is not the upstream's.
+        head.headers.remove(header::CONTENT_LENGTH);
+        let limit = self.config.limits.max_upstream_message_bytes;
+        let body = InspectedSse::wrap(upstream, limit, self.metrics.streams_active.clone(), on_event);
+        Response::from_parts(head, body)
+    }
+
     fn check_headers(&self, headers: &HeaderMap, payload: &Payload) -> Result<(), headers::HeaderMismatch> {
         let tool = headers::called_tool(payload).unwrap_or_default();
         self.tools.with_params(tool, |params| headers::validate(headers, payload, params))

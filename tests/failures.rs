@@ -74,6 +74,16 @@ async fn unreadable_json_from_upstream_is_not_relayed() {
 }
 
 #[tokio::test]
+async fn a_success_that_is_not_json_rpc_is_not_relayed() {
+    let upstream = stand_in(Behaviour::Respond { content_type: "text/html", body: "<h1>hello</h1>".into() }).await;
+    let gw = Gateway::start(&["--upstream", &upstream.url]);
+    let reply = gw.client().post("/mcp", TOOLS_CALL, &[]).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(error_of(&reply), (serde_json::json!(42), -32012));
+    assert!(!String::from_utf8_lossy(&reply.body).contains("hello"));
+}
+
+#[tokio::test]
 async fn well_formed_upstream_json_passes_unchanged() {
     let body = r#"{"jsonrpc":"2.0","id":42,"result":{"content":[{"type":"text","text":"hi"}]}}"#;
     let upstream = stand_in(Behaviour::Respond { content_type: "application/json", body: body.into() }).await;
