@@ -2,12 +2,14 @@
 //!
 //! The per-message path lives in [`pipeline`]; read it first.
 
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod gateway;
 pub mod identity;
 pub mod mcp;
 pub mod pipeline;
+pub mod policy;
 pub mod server;
 pub mod stream;
 pub mod telemetry;
