@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use common::Gateway;
+use common::{Gateway, ListeningServer};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
@@ -22,31 +21,10 @@ fn node22() -> PathBuf {
     node
 }
 
-/// An SDK upstream server started on a free port.
-struct Upstream(Child, u16);
-
-impl Upstream {
-    fn start(script: &str) -> Upstream {
-        let mut child = Command::new(node22())
-            .arg(dir().join(script))
-            .args(["--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port =
-            line.trim().strip_prefix("LISTENING ").unwrap_or_else(|| panic!("{script}: {line:?}")).parse().unwrap();
-        Upstream(child, port)
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn upstream(script: &str) -> ListeningServer {
+    let mut command = Command::new(node22());
+    command.arg(dir().join(script));
+    ListeningServer::start(command)
 }
 
 fn run_suite(suite: &str, url: &str, out: &Path, ca: Option<&Path>) {
@@ -60,13 +38,13 @@ fn run_suite(suite: &str, url: &str, out: &Path, ca: Option<&Path>) {
 }
 
 fn compare_direct_and_gateway(suite: &str, server: &str) {
-    let upstream = Upstream::start(server);
+    let upstream = upstream(server);
     let results = tempfile::tempdir().unwrap();
     let direct = results.path().join("direct.json");
     let through = results.path().join("gateway.json");
-    run_suite(suite, &format!("http://localhost:{}/mcp", upstream.1), &direct, None);
+    run_suite(suite, &format!("http://localhost:{}/mcp", upstream.port), &direct, None);
 
-    let gw = Gateway::start(&["--upstream", &format!("http://localhost:{}/mcp", upstream.1)]);
+    let gw = Gateway::start(&["--upstream", &format!("http://localhost:{}/mcp", upstream.port)]);
     let port = gw.addr.port();
     run_suite(suite, &format!("https://localhost:{port}/mcp"), &through, Some(&gw.ca_path()));
 

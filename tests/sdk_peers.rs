@@ -9,11 +9,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use common::Gateway;
+use common::{Gateway, ListeningServer};
 use serde_json::Value;
 
 fn peers() -> PathBuf {
@@ -32,31 +31,6 @@ fn node() -> Command {
         "SDK peers not installed: run scripts/test.sh"
     );
     Command::new("node")
-}
-
-/// An SDK server on a free loopback port.
-struct Server(Child, u16);
-
-impl Server {
-    fn start(mut command: Command) -> Server {
-        let mut child = command.args(["--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port =
-            line.trim().strip_prefix("LISTENING ").unwrap_or_else(|| panic!("server said {line:?}")).parse().unwrap();
-        Server(child, port)
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.1)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Runs a client scenario and returns its transcript.
@@ -109,7 +83,7 @@ fn ts_v1_client(extra: &'static [&'static str]) -> impl Fn() -> Command {
 fn ts_sdk_v1_streamable_http_with_sse_responses_and_resumption() {
     let mut server = node();
     server.arg(peers().join("ts-v1-server.mjs"));
-    let server = Server::start(server);
+    let server = ListeningServer::start(server);
     assert_transparent(ts_v1_client(&["--resume"]), &server.url("/mcp"), &server.url("/mcp"), "/mcp");
 }
 
@@ -117,7 +91,7 @@ fn ts_sdk_v1_streamable_http_with_sse_responses_and_resumption() {
 fn ts_sdk_v1_streamable_http_with_json_responses() {
     let mut server = node();
     server.arg(peers().join("ts-v1-server.mjs")).arg("--json");
-    let server = Server::start(server);
+    let server = ListeningServer::start(server);
     assert_transparent(ts_v1_client(&[]), &server.url("/mcp"), &server.url("/mcp"), "/mcp");
 }
 
@@ -125,7 +99,7 @@ fn ts_sdk_v1_streamable_http_with_json_responses() {
 fn ts_sdk_v1_legacy_http_sse_transport() {
     let mut server = node();
     server.arg(peers().join("ts-v1-server.mjs"));
-    let server = Server::start(server);
+    let server = ListeningServer::start(server);
     assert_transparent(ts_v1_client(&["--transport", "sse"]), &server.url("/sse"), &server.url("/mcp"), "/sse");
 }
 
@@ -133,7 +107,7 @@ fn ts_sdk_v1_legacy_http_sse_transport() {
 fn ts_sdk_v2_stateless_2026_07_28() {
     let mut server = node();
     server.arg(peers().join("ts-v2-server.mjs"));
-    let server = Server::start(server);
+    let server = ListeningServer::start(server);
     let client = || {
         let mut c = node();
         c.arg(peers().join("ts-v2-client.mjs"));
@@ -146,7 +120,7 @@ fn ts_sdk_v2_stateless_2026_07_28() {
 fn python_sdk_both_eras() {
     let mut server = Command::new(python());
     server.arg(peers().join("py-server.py"));
-    let server = Server::start(server);
+    let server = ListeningServer::start(server);
     let client = || {
         let mut c = Command::new(python());
         c.arg(peers().join("py-client.py"));

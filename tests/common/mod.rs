@@ -20,6 +20,35 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// A peer server (SDK server, conformance upstream) that prints `LISTENING <port>` once ready.
+pub struct ListeningServer {
+    child: Child,
+    pub port: u16,
+}
+
+impl ListeningServer {
+    /// Starts `command --port 0` and waits for its port.
+    pub fn start(mut command: Command) -> ListeningServer {
+        let mut child = command.args(["--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port =
+            line.trim().strip_prefix("LISTENING ").unwrap_or_else(|| panic!("server said {line:?}")).parse().unwrap();
+        ListeningServer { child, port }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for ListeningServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A running gateway process.
 pub struct Gateway {
     child: Child,
