@@ -167,8 +167,9 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
             Response::from_parts(head, body::full(bytes))
         }
         // A success carrying something other than JSON-RPC cannot be inspected, so it is
-        // not relayed; the upstream's own error pages (4xx/5xx) and empty bodies pass.
-        ContentType::Other if head.status.is_success() => {
+        // not relayed. The upstream's own error pages (4xx/5xx), empty bodies, and 202s (the
+        // legacy transport's "Accepted": its answer comes on the SSE stream) pass.
+        ContentType::Other if head.status.is_success() && head.status != StatusCode::ACCEPTED => {
             let read =
                 body::read_limited(upstream_body, limits.max_upstream_message_bytes, gw.config.upstream.timeout).await;
             match read {
