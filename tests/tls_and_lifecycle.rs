@@ -127,6 +127,12 @@ async fn certificate_files_are_reloaded_without_restart() {
     }
     assert!(switched, "the new certificate is served after the files change");
     assert!(TlsClient::new(&ca_a, gw.addr).connect().await.is_err(), "the old certificate is gone");
+
+    // Reading the files (for reloads, handshakes or anyone else) never triggers another reload.
+    let reloads = gw.metric("forge_tls_reloads_total{result=\"ok\"}").await;
+    std::fs::write(dir.path().join("unrelated.txt"), "a neighbour changed").unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(gw.metric("forge_tls_reloads_total{result=\"ok\"}").await, reloads, "no reload without new contents");
 }
 
 #[tokio::test]

@@ -133,15 +133,18 @@ impl ReloadingConfig {
     ) -> anyhow::Result<notify::RecommendedWatcher> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            // Reading the files (our own reload included) raises access events: ignore them,
+            // or every reload would trigger the next.
+            if event.is_ok_and(|e| !e.kind.is_access()) {
                 let _ = tx.send(());
             }
         })?;
-        let mut dirs: Vec<PathBuf> = [Some(&paths.cert), Some(&paths.key), config.client_auth.ca.as_ref()]
+        let files: Vec<PathBuf> = [Some(&paths.cert), Some(&paths.key), config.client_auth.ca.as_ref()]
             .into_iter()
             .flatten()
-            .filter_map(|p| p.parent().map(Path::to_path_buf))
+            .cloned()
             .collect();
+        let mut dirs: Vec<PathBuf> = files.iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
         dirs.sort();
         dirs.dedup();
         for dir in &dirs {
@@ -150,10 +153,17 @@ impl ReloadingConfig {
         }
         let current = self.current.clone();
         tokio::spawn(async move {
+            // Other files in the same directories change too: only new contents reload.
+            let mut loaded = contents_digest(&files);
             while rx.recv().await.is_some() {
                 // Debounce: writers touch cert and key separately.
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 while rx.try_recv().is_ok() {}
+                let digest = contents_digest(&files);
+                if digest == loaded {
+                    continue;
+                }
+                loaded = digest;
                 match server_config(&paths, &config) {
                     Ok(new) => {
                         current.store(Arc::new(new));
@@ -169,6 +179,18 @@ impl ReloadingConfig {
         });
         Ok(watcher)
     }
+}
+
+/// SHA-256 over the files' contents (an unreadable file counts as empty).
+fn contents_digest(files: &[PathBuf]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for file in files {
+        let contents = std::fs::read(file).unwrap_or_default();
+        hasher.update((contents.len() as u64).to_le_bytes());
+        hasher.update(&contents);
+    }
+    hasher.finalize().into()
 }
 
 /// Who the client is, from a verified client certificate.
