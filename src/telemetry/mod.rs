@@ -15,8 +15,10 @@ pub fn init_logging(config: &LogConfig) -> tracing_appender::non_blocking::Worke
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.level));
     let ansi = std::io::stderr().is_terminal();
-    let (writer, guard) =
-        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    // The background thread drains every queued line into one buffer and flushes once per
+    // batch: one write(2) per batch instead of one per line.
+    let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(stderr);
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     let result = match config.format {
         LogFormat::Text => builder.try_init(),
