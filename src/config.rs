@@ -46,6 +46,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub routes: RoutesConfig,
     pub log: LogConfig,
+    /// Caller authentication (bearer JWTs); off by default.
+    pub auth: crate::auth::AuthConfig,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -62,6 +64,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             routes: RoutesConfig::default(),
             log: LogConfig::default(),
+            auth: Default::default(),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -365,6 +368,9 @@ impl Config {
         }
         if !self.routes.legacy_sse_path.starts_with('/') {
             return Err(ConfigError::new("routes.legacy_sse_path", "must start with `/`"));
+        }
+        if let Err(e) = self.auth.validate() {
+            return Err(ConfigError::new(e.field, e.message));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Authenticator;
 use crate::config::{Config, Upstream as UpstreamSpec};
 use crate::mcp::session::Sessions;
 use crate::mcp::tools::ToolCatalog;
@@ -20,6 +21,7 @@ pub struct Gateway {
     pub config: Config,
     pub mcp_path: String,
     pub metrics: Metrics,
+    pub auth: Authenticator,
     pub upstream: Upstream,
     pub sessions: Sessions,
     pub tools: ToolCatalog,
@@ -29,8 +31,12 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(config: Config) -> anyhow::Result<Gateway> {
+    /// `resource` is the gateway's public MCP URL as far as it can tell (`auth.resource`
+    /// overrides it): the audience tokens must name.
+    pub async fn new(config: Config, resource: &str) -> anyhow::Result<Gateway> {
         let metrics = Metrics::new();
+        let auth = Authenticator::new(&config.auth, resource).await.context("loading the auth configuration")?;
+        auth.register(metrics.registry())?;
         let upstream = match config.upstream.parse()? {
             UpstreamSpec::Http { uri } => Upstream::Http(HttpUpstream::new(uri, &config.upstream)),
             UpstreamSpec::Stdio { program, args } => {
@@ -44,6 +50,7 @@ impl Gateway {
             legacy_endpoints: RwLock::new(HashSet::new()),
             draining: AtomicBool::new(false),
             upstream,
+            auth,
             metrics,
             config,
         })
@@ -73,12 +80,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some((tls::ReloadingConfig::new(server), paths))
     };
 
-    let gw = Arc::new(Gateway::new(config)?);
-    let mcp = listener::bind(gw.config.listen).await?;
-    let admin_listener = listener::bind(gw.config.admin_listen).await?;
+    let mcp = listener::bind(config.listen).await?;
+    let admin_listener = listener::bind(config.admin_listen).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mcp_addr = mcp.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
+    let resource = format!("{scheme}://localhost:{}{}", mcp_addr.port(), config.mcp_path());
+    let gw = Arc::new(Gateway::new(config, &resource).await?);
 
     // Keep the watcher alive for as long as the gateway runs.
     let _watcher = match (&tls, gw.config.tls.reload) {

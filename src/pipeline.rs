@@ -41,7 +41,7 @@ use crate::upstream::{Outbound, UpstreamError};
 /// Handles one JSON-RPC POST: to the MCP endpoint, or to a legacy HTTP+SSE message endpoint.
 pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnInfo>) -> Response<Body> {
     let started = Instant::now();
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
     let limits = gw.config.limits.clone();
     let mut log = AccessLog::new(&parts.headers, started);
 
@@ -102,7 +102,11 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     }
 
     // 4. Who is calling.
-    let principal = Principal::from_connection(&conn);
+    let methods_called: Vec<&str> = payload.messages().iter().filter_map(Message::method).collect();
+    let principal = match gw.identify(&parts, &conn, &methods_called).await {
+        Ok(p) => p,
+        Err(e) => return gw.unauthenticated(&log, payload.sole_request_id(), e),
+    };
     log.principal = principal.label();
 
     for message in payload.messages() {
@@ -115,6 +119,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     let methods: HashMap<Id, String> = payload.requests().map(|r| (r.id.clone(), r.method.clone())).collect();
     let initialize = payload.requests().find(|r| r.method == "initialize").cloned();
     let reply_id = payload.sole_request_id().cloned();
+    gw.auth.strip_credentials(&mut parts.headers);
     let outbound = Outbound {
         method: Method::POST,
         path_and_query: path_and_query(&parts.uri),
@@ -190,15 +195,22 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
 
 /// Handles the streams that are not a JSON-RPC POST: the stateful GET stream, DELETE of a
 /// session, and the legacy 2024-11-05 `GET /sse` stream.
-pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, _conn: Arc<ConnInfo>) -> Response<Body> {
+pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnInfo>) -> Response<Body> {
     let mut log = AccessLog::new(req.headers(), Instant::now());
     log.method = format!("{} {}", req.method(), req.uri().path());
+    let (mut parts, _) = req.into_parts();
+    match gw.identify(&parts, &conn, &[]).await {
+        Ok(principal) => log.principal = principal.label(),
+        Err(e) => return gw.unauthenticated(&log, None, e),
+    }
+    gw.auth.strip_credentials(&mut parts.headers);
+    let req = Request::from_parts(parts, ());
     let legacy = req.method() == Method::GET && req.uri().path() == gw.config.routes.legacy_sse_path;
     let outbound = Outbound {
         method: req.method().clone(),
         path_and_query: path_and_query(req.uri()),
-        headers: req.headers().clone(),
         authority: req.uri().authority().map(|a| a.to_string()),
+        headers: req.headers().clone(),
         body: Bytes::new(),
         payload: None,
     };
@@ -446,6 +458,30 @@ impl AccessLog {
 }
 
 impl Gateway {
+    /// The caller: a verified bearer token and/or client certificate. A request without a
+    /// token is admitted as the connection's principal only if `auth.mode` allows it for
+    /// `methods` (none, for streams).
+    async fn identify(
+        &self,
+        parts: &http::request::Parts,
+        conn: &ConnInfo,
+        methods: &[&str],
+    ) -> Result<Principal, crate::auth::AuthError> {
+        let mut principal = Principal::from_connection(conn);
+        match self.auth.authenticate(&parts.headers, &parts.uri).await? {
+            Some(token) => principal.token = Some(token),
+            None => self.auth.admit_anonymous(methods)?,
+        }
+        Ok(principal)
+    }
+
+    fn unauthenticated(&self, log: &AccessLog, id: Option<&Id>, e: crate::auth::AuthError) -> Response<Body> {
+        self.finish(log, e.status(), "unauthenticated");
+        let mut response = jsonrpc_error(e.status(), id, code::UNAUTHORIZED, &format!("Unauthorized: {e}"));
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, self.auth.challenge(&e));
+        response
+    }
+
     /// Relays an upstream SSE body event by event through `on_event`.
     fn relay_sse(
         &self,

@@ -39,6 +39,10 @@ pub struct AuthConfig {
     pub authorization_servers: Vec<String>,
     pub scopes_supported: Vec<String>,
     pub issuers: Vec<IssuerConfig>,
+    /// Forward the caller's `Authorization` header to the upstream. Off by default: with
+    /// authentication on, the token was meant for this gateway (its audience), and MCP
+    /// forbids passing it through.
+    pub forward_token: bool,
     /// The shortest time between two fetches of one JWKS, however many unknown `kid`s arrive.
     #[serde(deserialize_with = "duration")]
     pub jwks_refresh_floor: Duration,
@@ -57,6 +61,7 @@ impl Default for AuthConfig {
             authorization_servers: Vec::new(),
             scopes_supported: Vec::new(),
             issuers: Vec::new(),
+            forward_token: false,
             jwks_refresh_floor: Duration::from_secs(30),
             jwks_default_max_age: Duration::from_secs(300),
         }

@@ -101,6 +101,7 @@ impl AuthError {
 /// Verifies callers' bearer tokens for one gateway.
 pub struct Authenticator {
     mode: AuthMode,
+    forward_token: bool,
     anonymous_methods: Vec<String>,
     issuers: Vec<Issuer>,
     metadata: ResourceMetadata,
@@ -139,6 +140,7 @@ impl Authenticator {
         }
         Ok(Authenticator {
             mode: config.mode,
+            forward_token: config.forward_token,
             anonymous_methods: config.anonymous_methods.clone(),
             issuers,
             metadata,
@@ -192,6 +194,20 @@ impl Authenticator {
             Ok(())
         } else {
             Err(self.refuse(AuthError::Missing, None))
+        }
+    }
+
+    /// Whether authentication is on (and so whether the gateway serves resource metadata).
+    pub fn enabled(&self) -> bool {
+        self.mode != AuthMode::Off
+    }
+
+    /// Removes the caller's credentials before a request goes upstream, unless configured
+    /// to forward them. With authentication off the gateway leaves them alone: they are the
+    /// upstream's business then.
+    pub fn strip_credentials(&self, headers: &mut HeaderMap) {
+        if self.enabled() && !self.forward_token {
+            headers.remove(http::header::AUTHORIZATION);
         }
     }
 

@@ -28,6 +28,7 @@ pub struct ConnInfo {
 enum Route {
     McpPost,
     McpStream,
+    ResourceMetadata,
     Passthrough,
     MethodNotAllowed,
     NotFound,
@@ -49,6 +50,12 @@ fn classify(gw: &Gateway, req: &Request<Incoming>) -> Route {
     if method == Method::POST && gw.is_legacy_endpoint(path) {
         return Route::McpPost;
     }
+    // RFC 9728 metadata at the resource's own well-known path, and at the root one that
+    // MCP clients fall back to.
+    let metadata_paths = [gw.auth.metadata_path(), "/.well-known/oauth-protected-resource"];
+    if gw.auth.enabled() && method == Method::GET && metadata_paths.contains(&path) {
+        return Route::ResourceMetadata;
+    }
     if gw.config.routes.passthrough_prefixes.iter().any(|p| path.starts_with(p.as_str())) {
         return Route::Passthrough;
     }
@@ -59,6 +66,7 @@ pub async fn route(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnInfo>
     match classify(&gw, &req) {
         Route::McpPost => pipeline::mcp_post(gw, req, conn).await,
         Route::McpStream => pipeline::mcp_stream(gw, req, conn).await,
+        Route::ResourceMetadata => resource_metadata(&gw),
         Route::Passthrough => passthrough(gw, req).await,
         Route::MethodNotAllowed => method_not_allowed(),
         Route::NotFound => {
@@ -73,12 +81,22 @@ fn method_not_allowed() -> Response<Body> {
     r
 }
 
+fn resource_metadata(gw: &Gateway) -> Response<Body> {
+    let mut r = Response::new(body::full(gw.auth.resource_metadata().to_string()));
+    let headers = r.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    // Browser-based MCP clients read this before they have any credentials.
+    headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, http::HeaderValue::from_static("*"));
+    r
+}
+
 /// Forwards a non-MCP request (e.g. `/.well-known/…`) to an HTTP upstream untouched.
 async fn passthrough(gw: Arc<Gateway>, req: Request<Incoming>) -> Response<Body> {
     if !matches!(gw.upstream, Upstream::Http(_)) {
         return pipeline::plain(StatusCode::NOT_FOUND, "not found");
     }
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
+    gw.auth.strip_credentials(&mut parts.headers);
     let (limit, timeout) = (gw.config.limits.max_body_bytes, gw.config.limits.body_read_timeout);
     let bytes = match body::read_limited(body::boxed(incoming), limit, timeout).await {
         Ok(b) => b,

@@ -86,6 +86,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for components that own their metrics (auth, policy).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

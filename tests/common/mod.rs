@@ -309,6 +309,8 @@ pub struct StandIn {
     pub requests: Arc<std::sync::atomic::AtomicUsize>,
     pub closed: Arc<tokio::sync::Notify>,
     pub bodies: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The request heads (request line and headers, lower-cased) in arrival order.
+    pub heads: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 pub async fn stand_in(behaviour: Behaviour) -> StandIn {
@@ -317,15 +319,17 @@ pub async fn stand_in(behaviour: Behaviour) -> StandIn {
     let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let closed = Arc::new(tokio::sync::Notify::new());
     let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (r, c, b) = (requests.clone(), closed.clone(), bodies.clone());
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (r, c, b, h) = (requests.clone(), closed.clone(), bodies.clone(), heads.clone());
     tokio::spawn(async move {
         loop {
             let Ok((mut stream, _)) = listener.accept().await else { return };
-            let (behaviour, r, c, b) = (behaviour.clone(), r.clone(), c.clone(), b.clone());
+            let (behaviour, r, c, b, h) = (behaviour.clone(), r.clone(), c.clone(), b.clone(), h.clone());
             tokio::spawn(async move {
-                let Some(body) = read_request(&mut stream).await else { return };
+                let Some((head, body)) = read_request(&mut stream).await else { return };
                 r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 b.lock().unwrap().push(body);
+                h.lock().unwrap().push(head);
                 match behaviour {
                     Behaviour::Respond { content_type, body } => {
                         let head = format!(
@@ -358,11 +362,12 @@ pub async fn stand_in(behaviour: Behaviour) -> StandIn {
             });
         }
     });
-    StandIn { url, requests, closed, bodies }
+    StandIn { url, requests, closed, bodies, heads }
 }
 
-/// Reads one HTTP/1.1 request (headers + content-length body); returns its body.
-async fn read_request(stream: &mut TcpStream) -> Option<String> {
+/// Reads one HTTP/1.1 request (headers + content-length body); returns its head
+/// (lower-cased) and body.
+async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -385,7 +390,7 @@ async fn read_request(stream: &mut TcpStream) -> Option<String> {
             }
             buf.extend_from_slice(&chunk[..n]);
         }
-        return Some(String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned());
+        return Some((head, String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned()));
     }
 }
 

@@ -1,0 +1,155 @@
+//! Authentication through the running gateway: bearer tokens signed with real keys,
+//! 401/403 challenges pointing at the RFC 9728 metadata the gateway serves, anonymous
+//! methods, and the caller's token never reaching the upstream unless configured.
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{stand_in, Behaviour, Gateway, StandIn, TOOLS_CALL};
+use http::StatusCode;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+const ISSUER: &str = "https://idp.test";
+const RESOURCE: &str = "https://gw.test/mcp";
+
+struct Idp {
+    key: EncodingKey,
+    _dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+impl Idp {
+    /// An ES256 issuer whose public key the gateway reads from a PEM file.
+    fn new(extra: &str) -> Idp {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let pem = dir.path().join("idp.pem");
+        std::fs::write(&pem, pair.public_key_pem()).unwrap();
+        let yaml = format!(
+            "auth:\n  mode: required\n  resource: {RESOURCE}\n  anonymous_methods: [ping]\n{extra}  issuers:\n    - issuer: {ISSUER}\n      pem: {}\n",
+            pem.display()
+        );
+        let config = common::write_config(dir.path(), &yaml);
+        Idp { key: EncodingKey::from_ec_der(pair.serialized_der()), _dir: dir, config }
+    }
+
+    fn token(&self, exp_offset: i64) -> String {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
+        let claims = json!({"iss": ISSUER, "sub": "alice", "aud": RESOURCE, "iat": now, "exp": now + exp_offset, "scope": "tools:call"});
+        jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.key).unwrap()
+    }
+
+    fn gateway(&self, upstream: &StandIn) -> Gateway {
+        Gateway::start(&["--upstream", &upstream.url, "--config", self.config.to_str().unwrap()])
+    }
+}
+
+fn ok_upstream() -> Behaviour {
+    Behaviour::Respond { content_type: "application/json", body: r#"{"jsonrpc":"2.0","id":42,"result":{}}"#.into() }
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_is_challenged_and_never_forwarded() {
+    let idp = Idp::new("");
+    let upstream = stand_in(ok_upstream()).await;
+    let gw = idp.gateway(&upstream);
+    let reply = gw.client().post("/mcp", TOOLS_CALL, &[]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.json()["id"], 42);
+    assert_eq!(reply.json()["error"]["code"], -32016);
+    let challenge = reply.headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer "), "{challenge}");
+    assert!(
+        challenge.contains("resource_metadata=\"https://gw.test/.well-known/oauth-protected-resource/mcp\""),
+        "{challenge}"
+    );
+    assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(gw.metric("forge_auth_failures_total{reason=\"missing\"}").await, 1.0);
+
+    // The near miss: a method configured as anonymous passes without a token.
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    assert_eq!(gw.client().post("/mcp", ping, &[]).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_gateway_serves_its_protected_resource_metadata() {
+    let idp = Idp::new("");
+    let upstream = stand_in(ok_upstream()).await;
+    let gw = idp.gateway(&upstream);
+    for path in ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"] {
+        let get = http::Request::get(path)
+            .header("host", "localhost")
+            .body(http_body_util::Full::new(bytes::Bytes::new()))
+            .unwrap();
+        let reply = gw.client().send(get).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        let doc = reply.json();
+        assert_eq!(doc["resource"], RESOURCE);
+        assert_eq!(doc["authorization_servers"], json!([ISSUER]));
+    }
+    assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 0, "answered by the gateway");
+}
+
+#[tokio::test]
+async fn a_valid_token_passes_and_is_stripped_before_the_upstream() {
+    let idp = Idp::new("");
+    let upstream = stand_in(ok_upstream()).await;
+    let gw = idp.gateway(&upstream);
+    let token = idp.token(300);
+    let reply = gw.client().post("/mcp", TOOLS_CALL, &[("authorization", &format!("Bearer {token}"))]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let head = upstream.heads.lock().unwrap()[0].clone();
+    assert!(!head.contains("authorization"), "the upstream never sees the caller's token: {head}");
+    let logs = gw.log_containing("alice@https://idp.test");
+    assert!(logs.contains("alice@https://idp.test"), "the access log names the verified caller");
+    assert!(!logs.contains(&token), "the token is never logged");
+}
+
+#[tokio::test]
+async fn forwarding_the_token_is_an_explicit_choice() {
+    let idp = Idp::new("  forward_token: true\n");
+    let upstream = stand_in(ok_upstream()).await;
+    let gw = idp.gateway(&upstream);
+    let token = idp.token(300);
+    let reply = gw.client().post("/mcp", TOOLS_CALL, &[("authorization", &format!("Bearer {token}"))]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(upstream.heads.lock().unwrap()[0].contains("authorization: bearer"));
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_with_their_reason() {
+    let idp = Idp::new("");
+    let upstream = stand_in(ok_upstream()).await;
+    let gw = idp.gateway(&upstream);
+    let client = gw.client();
+    let expired = idp.token(-600);
+    let reply = client.post("/mcp", TOOLS_CALL, &[("authorization", &format!("Bearer {expired}"))]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert!(reply.headers["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
+    assert_eq!(gw.metric("forge_auth_failures_total{reason=\"expired\"}").await, 1.0);
+
+    let other = Idp::new("");
+    let forged = other.token(300);
+    let reply = client.post("/mcp", TOOLS_CALL, &[("authorization", &format!("Bearer {forged}"))]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "a token signed by another key");
+
+    let good = idp.token(300);
+    let reply = client.post(&format!("/mcp?access_token={good}"), TOOLS_CALL, &[]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "tokens in the query string are refused");
+    assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn streams_need_a_token_too() {
+    let idp = Idp::new("");
+    let upstream = stand_in(ok_upstream()).await;
+    let gw = idp.gateway(&upstream);
+    let get = http::Request::get("/mcp")
+        .header("host", "localhost")
+        .header("accept", "text/event-stream")
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert_eq!(gw.client().send(get).await.status, StatusCode::UNAUTHORIZED);
+}
