@@ -48,6 +48,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Caller authentication (bearer JWTs); off by default.
     pub auth: crate::auth::AuthConfig,
+    /// Rego policy; the default bundle in `policies/`, enforcing, unless configured.
+    pub policy: crate::policy::PolicyConfig,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -65,6 +67,7 @@ impl Default for Config {
             routes: RoutesConfig::default(),
             log: LogConfig::default(),
             auth: Default::default(),
+            policy: Default::default(),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -371,6 +374,9 @@ impl Config {
         }
         if let Err(e) = self.auth.validate() {
             return Err(ConfigError::new(e.field, e.message));
+        }
+        if let Err(e) = self.policy.validate() {
+            return Err(ConfigError::new(&e.field, e.message));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));

@@ -12,6 +12,7 @@ use crate::auth::Authenticator;
 use crate::config::{Config, Upstream as UpstreamSpec};
 use crate::mcp::session::Sessions;
 use crate::mcp::tools::ToolCatalog;
+use crate::policy::PolicyStore;
 use crate::server::{admin, listener, tls};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::{http::HttpUpstream, stdio::StdioUpstream, Upstream};
@@ -22,6 +23,10 @@ pub struct Gateway {
     pub mcp_path: String,
     pub metrics: Metrics,
     pub auth: Authenticator,
+    /// `None` when `policy.enabled` is false.
+    pub policy: Option<PolicyStore>,
+    /// Request headers copied into the policy input (lower-cased `policy.include_headers`).
+    pub policy_headers: Vec<String>,
     pub upstream: Upstream,
     pub sessions: Sessions,
     pub tools: ToolCatalog,
@@ -37,6 +42,21 @@ impl Gateway {
         let metrics = Metrics::new();
         let auth = Authenticator::new(&config.auth, resource).await.context("loading the auth configuration")?;
         auth.register(metrics.registry())?;
+        let policy = match config.policy.enabled {
+            true => {
+                let bundle = &config.policy.bundle;
+                let store = PolicyStore::load(bundle, &config.policy)
+                    .with_context(|| format!("loading the policy bundle {}", bundle.display()))?;
+                for collector in store.collectors() {
+                    metrics.registry().register(collector)?;
+                }
+                Some(store)
+            }
+            false => {
+                tracing::warn!("policy is disabled (policy.enabled: false): every message is allowed");
+                None
+            }
+        };
         let upstream = match config.upstream.parse()? {
             UpstreamSpec::Http { uri } => Upstream::Http(HttpUpstream::new(uri, &config.upstream)),
             UpstreamSpec::Stdio { program, args } => {
@@ -51,6 +71,8 @@ impl Gateway {
             draining: AtomicBool::new(false),
             upstream,
             auth,
+            policy,
+            policy_headers: config.policy.header_names(),
             metrics,
             config,
         })
@@ -104,6 +126,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     writeln!(stdout, "forge listening mcp={scheme}://{mcp_addr}{} admin=http://{admin_addr}", gw.mcp_path)?;
     stdout.flush()?;
     drop(stdout);
+
+    let _policy_watcher = match &gw.policy {
+        Some(policy) => Some(policy.watch().context("watching the policy bundle")?),
+        None => None,
+    };
 
     let shutdown = CancellationToken::new();
     let admin_task = tokio::spawn(admin::serve(admin_listener, gw.clone()));

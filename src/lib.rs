@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod enforce;
 pub mod gateway;
 pub mod identity;
 pub mod mcp;

@@ -28,12 +28,14 @@ use hyper::body::Incoming;
 use serde_json::Value;
 
 use crate::body::{self, Body, ReadError};
+use crate::enforce::{refusal_error, Context, Refusal, Verdict};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::mcp::headers::{self, SESSION_ID};
-use crate::mcp::jsonrpc::{self, code, Id, Message, Payload};
+use crate::mcp::jsonrpc::{self, code, Id, Message, Payload, Request as JsonRpcRequest};
 use crate::mcp::session::SessionInfo;
 use crate::mcp::sse;
+use crate::policy::{RequestView, SessionView};
 use crate::server::ConnInfo;
 use crate::stream::InspectedSse;
 use crate::upstream::{Outbound, UpstreamError};
@@ -113,10 +115,21 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         gw.metrics.messages.with_label_values(&["client_to_server", kind(message)]).inc();
     }
 
-    // 5. Tool pins, request detectors, policy and enforcement plug in here, in that order.
+    // 5. Policy on every message; tool pins and request detectors join here, before it.
+    // A batch is refused whole if any of its messages is.
+    let cx = Context {
+        principal: &principal,
+        session: gw.session_view(log.session.as_deref()),
+        request: RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers),
+    };
+    for message in payload.messages() {
+        if let Err(refusal) = gw.decide_client_message(&cx, message) {
+            return gw.refuse_by_policy(&log, payload.sole_request_id(), &refusal);
+        }
+    }
 
     // 6. Forward what was evaluated.
-    let methods: HashMap<Id, String> = payload.requests().map(|r| (r.id.clone(), r.method.clone())).collect();
+    let requests: HashMap<Id, JsonRpcRequest> = payload.requests().map(|r| (r.id.clone(), r.clone())).collect();
     let initialize = payload.requests().find(|r| r.method == "initialize").cloned();
     let reply_id = payload.sole_request_id().cloned();
     gw.auth.strip_credentials(&mut parts.headers);
@@ -152,7 +165,8 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
             gw.sessions.close(id);
         }
     }
-    let context = ResponseContext { gw: gw.clone(), methods, session: session.or_else(|| log.session.clone()) };
+    let session = session.or_else(|| log.session.clone());
+    let context = ResponseContext { gw: gw.clone(), requests, cx: cx.into_owned(&gw, session.as_deref()), session };
     let response = match content_type(&head.headers) {
         ContentType::EventStream => {
             gw.relay_sse(head, upstream_body, Box::new(move |event: sse::Event| context.on_event(event)))
@@ -164,10 +178,13 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
                 Ok(b) => b,
                 Err(e) => return gw.upstream_failed(&log, reply_id.as_ref(), read_failure(e)),
             };
-            if let Err(e) = context.on_json(&bytes) {
-                let e = UpstreamError::new(crate::upstream::ErrorKind::InvalidResponse, e.message);
-                return gw.upstream_failed(&log, reply_id.as_ref(), e);
-            }
+            let bytes = match context.on_json(bytes) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let e = UpstreamError::new(crate::upstream::ErrorKind::InvalidResponse, e.message);
+                    return gw.upstream_failed(&log, reply_id.as_ref(), e);
+                }
+            };
             head.headers.insert(header::CONTENT_LENGTH, bytes.len().into());
             Response::from_parts(head, body::full(bytes))
         }
@@ -199,10 +216,12 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
     let mut log = AccessLog::new(req.headers(), Instant::now());
     log.method = format!("{} {}", req.method(), req.uri().path());
     let (mut parts, _) = req.into_parts();
-    match gw.identify(&parts, &conn, &[]).await {
-        Ok(principal) => log.principal = principal.label(),
+    let principal = match gw.identify(&parts, &conn, &[]).await {
+        Ok(principal) => principal,
         Err(e) => return gw.unauthenticated(&log, None, e),
-    }
+    };
+    log.principal = principal.label();
+    let request_view = RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers);
     gw.auth.strip_credentials(&mut parts.headers);
     let req = Request::from_parts(parts, ());
     let legacy = req.method() == Method::GET && req.uri().path() == gw.config.routes.legacy_sse_path;
@@ -226,7 +245,8 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
     }
     let (head, upstream_body) = response.into_parts();
     let response = if content_type(&head.headers) == ContentType::EventStream {
-        let context = ResponseContext { gw: gw.clone(), methods: HashMap::new(), session: log.session.clone() };
+        let cx = OwnedContext { principal, session: gw.session_view(log.session.as_deref()), request: request_view };
+        let context = ResponseContext { gw: gw.clone(), requests: HashMap::new(), cx, session: log.session.clone() };
         let on_event: crate::stream::OnEvent = if legacy {
             Box::new(move |event| context.on_legacy_event(event))
         } else {
@@ -243,20 +263,36 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
 /// What the response side needs to know about the request it answers.
 struct ResponseContext {
     gw: Arc<Gateway>,
-    /// Request id → method, to know what each result is a result of.
-    methods: HashMap<Id, String>,
+    /// The requests this response answers, by id.
+    requests: HashMap<Id, JsonRpcRequest>,
+    cx: OwnedContext,
     session: Option<String>,
 }
 
+/// [`Context`] with owned parts, to live as long as a response stream.
+struct OwnedContext {
+    principal: Principal,
+    session: Option<SessionView>,
+    request: RequestView,
+}
+
+impl Context<'_> {
+    fn into_owned(self, gw: &Gateway, session: Option<&str>) -> OwnedContext {
+        // The upstream may have just opened the session this response belongs to.
+        let session = self.session.or_else(|| gw.session_view(session));
+        OwnedContext { principal: self.principal.clone(), session, request: self.request }
+    }
+}
+
 impl ResponseContext {
-    /// A JSON response body: every message must parse, or none of it is forwarded.
-    fn on_json(&self, bytes: &[u8]) -> Result<(), jsonrpc::ParseError> {
+    /// A JSON response body: every message must parse, or none of it is forwarded. Returns
+    /// the body to relay (rewritten if policy changed any message).
+    fn on_json(&self, bytes: Bytes) -> Result<Bytes, jsonrpc::ParseError> {
         if bytes.is_empty() {
-            return Ok(());
+            return Ok(bytes);
         }
-        let payload = jsonrpc::parse(bytes, self.gw.config.limits.max_json_depth)?;
-        payload.messages().iter().for_each(|m| self.observe(m));
-        Ok(())
+        let payload = jsonrpc::parse(&bytes, self.gw.config.limits.max_json_depth)?;
+        Ok(self.review(&payload).unwrap_or(bytes))
     }
 
     /// One SSE event: messages are inspected; one that cannot be read is dropped, not relayed.
@@ -270,10 +306,14 @@ impl ResponseContext {
             return Some(event.raw);
         }
         match jsonrpc::parse(data.as_bytes(), self.gw.config.limits.max_json_depth) {
-            Ok(payload) => {
-                payload.messages().iter().for_each(|m| self.observe(m));
-                Some(event.raw)
-            }
+            Ok(payload) => match self.review(&payload) {
+                None => Some(event.raw),
+                Some(rewritten) if rewritten.is_empty() => None,
+                Some(rewritten) => {
+                    let data = String::from_utf8_lossy(&rewritten);
+                    Some(sse::Event::encode(event.event.as_deref(), event.id.as_deref(), &data))
+                }
+            },
             Err(e) => {
                 self.gw.metrics.upstream_errors.with_label_values(&["invalid_response"]).inc();
                 tracing::warn!(error = %e, session = self.session.as_deref(), "dropped an unreadable message from the upstream");
@@ -298,12 +338,53 @@ impl ResponseContext {
         Some(sse::Event::encode(Some("endpoint"), event.id.as_deref(), &relative))
     }
 
+    /// Learns from and asks policy about every message of a payload. `None`: relay it as it
+    /// came; `Some(bytes)`: relay these instead (empty: nothing).
+    fn review(&self, payload: &Payload) -> Option<Bytes> {
+        let cx = Context {
+            principal: &self.cx.principal,
+            session: self.cx.session.clone(),
+            request: self.cx.request.clone(),
+        };
+        let verdicts: Vec<Verdict> = payload
+            .messages()
+            .iter()
+            .map(|message| {
+                self.observe(message);
+                let answered = match message {
+                    Message::Response(r) => r.id.as_ref().and_then(|id| self.requests.get(id)),
+                    _ => None,
+                };
+                self.gw.decide_server_message(&cx, message, answered)
+            })
+            .collect();
+        if verdicts.iter().all(|v| *v == Verdict::Forward) {
+            return None;
+        }
+        let kept: Vec<Value> = payload
+            .messages()
+            .iter()
+            .zip(verdicts)
+            .filter_map(|(message, verdict)| match verdict {
+                Verdict::Forward => Some(message.to_value()),
+                Verdict::Replace(replacement) => Some(replacement.to_value()),
+                Verdict::Drop => None,
+            })
+            .collect();
+        let body = match (payload, kept.len()) {
+            (_, 0) => return Some(Bytes::new()),
+            (Payload::Single(_), _) => kept.into_iter().next().expect("one message"),
+            (Payload::Batch(_), _) => Value::Array(kept),
+        };
+        Some(Bytes::from(serde_json::to_vec(&body).expect("JSON serializes")))
+    }
+
     fn observe(&self, message: &Message) {
         let metrics = &self.gw.metrics;
         metrics.messages.with_label_values(&["server_to_client", kind(message)]).inc();
         let Message::Response(response) = message else { return };
         let Some(result) = response.result() else { return };
-        let method = response.id.as_ref().and_then(|id| self.methods.get(id)).map(String::as_str);
+        let method = response.id.as_ref().and_then(|id| self.requests.get(id)).map(|r| r.method.as_str());
         match method {
             Some("tools/list") => self.gw.tools.observe_list(result),
             Some("server/discover") => {
@@ -458,6 +539,24 @@ impl AccessLog {
 }
 
 impl Gateway {
+    fn session_view(&self, session: Option<&str>) -> Option<SessionView> {
+        let id = session?;
+        self.sessions.get(id).map(|info| SessionView::from_info(id, &info))
+    }
+
+    fn refuse_by_policy(&self, log: &AccessLog, id: Option<&Id>, refusal: &Refusal) -> Response<Body> {
+        tracing::warn!(code = %refusal.code, reason = %refusal.message, method = %log.method, name = log.subject.as_deref(), principal = %log.principal, "policy refused a client message");
+        self.finish(log, StatusCode::OK, "denied");
+        let body = serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": id.map_or(Value::Null, Id::to_value),
+            "error": refusal_error(refusal).to_value(),
+        });
+        let mut response = Response::new(body::full(serde_json::to_vec(&body).expect("JSON serializes")));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+
     /// The caller: a verified bearer token and/or client certificate. A request without a
     /// token is admitted as the connection's principal only if `auth.mode` allows it for
     /// `methods` (none, for streams).

@@ -37,7 +37,7 @@ impl Idp {
 
     fn token(&self, exp_offset: i64) -> String {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-        let claims = json!({"iss": ISSUER, "sub": "alice", "aud": RESOURCE, "iat": now, "exp": now + exp_offset, "scope": "tools:call"});
+        let claims = json!({"iss": ISSUER, "sub": "alice", "aud": RESOURCE, "iat": now, "exp": now + exp_offset, "scope": "mcp:tools"});
         jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.key).unwrap()
     }
 
@@ -100,6 +100,7 @@ async fn a_valid_token_passes_and_is_stripped_before_the_upstream() {
     let token = idp.token(300);
     let reply = gw.client().post("/mcp", TOOLS_CALL, &[("authorization", &format!("Bearer {token}"))]).await;
     assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.json().get("result").is_some(), "the default policy lets the mcp:tools scope call tools: {:?}", reply.json());
     let head = upstream.heads.lock().unwrap()[0].clone();
     assert!(!head.contains("authorization"), "the upstream never sees the caller's token: {head}");
     let logs = gw.log_containing("alice@https://idp.test");

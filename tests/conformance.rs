@@ -44,7 +44,9 @@ fn compare_direct_and_gateway(suite: &str, server: &str) {
     let through = results.path().join("gateway.json");
     run_suite(suite, &format!("http://localhost:{}/mcp", upstream.port), &direct, None);
 
-    let gw = Gateway::start(&["--upstream", &format!("http://localhost:{}/mcp", upstream.port)]);
+    // Policy in audit mode: evaluated on every message, changing nothing.
+    let upstream_url = format!("http://localhost:{}/mcp", upstream.port);
+    let gw = Gateway::start(&["--upstream", &upstream_url, "--config", "tests/fixtures/audit-policy.yaml"]);
     let port = gw.addr.port();
     run_suite(suite, &format!("https://localhost:{port}/mcp"), &through, Some(&gw.ca_path()));
 

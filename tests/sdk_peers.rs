@@ -15,6 +15,9 @@ use std::process::{Command, Stdio};
 use common::{Gateway, ListeningServer};
 use serde_json::Value;
 
+/// Policy in audit mode: evaluated on every message, changing nothing.
+const AUDIT_POLICY: &str = "tests/fixtures/audit-policy.yaml";
+
 fn peers() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
 }
@@ -52,7 +55,7 @@ fn transcript(mut client: Command, url: &str, ca: Option<&Path>) -> Value {
 /// The same scenario directly and through a gateway fronting `upstream`, compared.
 fn assert_transparent(client: impl Fn() -> Command, direct_url: &str, upstream: &str, gateway_path: &str) {
     let direct = transcript(client(), direct_url, None);
-    let gw = Gateway::start(&["--upstream", upstream]);
+    let gw = Gateway::start(&["--upstream", upstream, "--config", AUDIT_POLICY]);
     let url = format!("https://localhost:{}{gateway_path}", gw.addr.port());
     let through = transcript(client(), &url, Some(&gw.ca_path()));
     if direct != through {

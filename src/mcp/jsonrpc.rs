@@ -27,6 +27,7 @@ pub mod code {
     pub const REQUEST_TIMEOUT: i64 = -32014;
     pub const SESSION_NOT_FOUND: i64 = -32015;
     pub const UNAUTHORIZED: i64 = -32016;
+    pub const POLICY_DENIED: i64 = -32017;
 }
 
 /// A request id. MCP forbids `null` ids on requests; a response may carry `null` when the

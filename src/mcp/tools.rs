@@ -15,10 +15,12 @@ pub struct HeaderParam {
     pub path: Vec<String>,
 }
 
-/// Tool name → its header annotations, replaced wholesale by each `tools/list` result page.
+/// What the gateway learned about each tool from `tools/list` results: its definition (for
+/// policy) and its header annotations.
 #[derive(Debug, Default)]
 pub struct ToolCatalog {
     header_params: RwLock<HashMap<String, Vec<HeaderParam>>>,
+    definitions: RwLock<HashMap<String, Value>>,
 }
 
 impl ToolCatalog {
@@ -26,8 +28,10 @@ impl ToolCatalog {
     pub fn observe_list(&self, result: &Value) {
         let Some(tools) = result.get("tools").and_then(Value::as_array) else { return };
         let mut map = self.header_params.write().unwrap_or_else(|e| e.into_inner());
+        let mut definitions = self.definitions.write().unwrap_or_else(|e| e.into_inner());
         for tool in tools {
             let Some(name) = tool.get("name").and_then(Value::as_str) else { continue };
+            definitions.insert(name.to_string(), tool.clone());
             let mut params = Vec::new();
             if let Some(schema) = tool.get("inputSchema") {
                 collect(schema, &mut Vec::new(), &mut params);
@@ -38,6 +42,12 @@ impl ToolCatalog {
                 map.insert(name.to_string(), params);
             }
         }
+    }
+
+    /// Runs `f` with the last definition of `tool` seen in a list, if any.
+    pub fn with_definition<R>(&self, tool: &str, f: impl FnOnce(Option<&Value>) -> R) -> R {
+        let definitions = self.definitions.read().unwrap_or_else(|e| e.into_inner());
+        f(definitions.get(tool))
     }
 
     /// Runs `f` with the annotations of `tool`, if any are known.
@@ -83,5 +93,7 @@ mod tests {
         });
         catalog.observe_list(&json!({"tools": [{"name": "sql", "inputSchema": {"type": "object"}}]}));
         catalog.with_params("sql", |p| assert!(p.is_none()));
+        catalog.with_definition("sql", |d| assert_eq!(d.unwrap()["inputSchema"]["type"], "object"));
+        catalog.with_definition("unknown", |d| assert!(d.is_none()));
     }
 }

@@ -62,10 +62,13 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         problems.push(e);
     }
     let ready = problems.is_empty();
+    // A bundle that failed to reload shows here; the last good one keeps serving, so it
+    // does not make the gateway unready.
     let body = serde_json::json!({
         "ready": ready,
         "upstream": gw.upstream.describe(),
         "problems": problems,
+        "policy": gw.policy.as_ref().map(|p| p.status()),
     });
     let mut r = Response::new(body::full(body.to_string()));
     *r.status_mut() = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

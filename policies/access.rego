@@ -1,0 +1,104 @@
+# Which tools a caller may use: by role, by OAuth scope, or — when the gateway runs
+# without authentication and config.anonymous_allowed is true — as an anonymous caller.
+# A tools/call of another tool is refused, and tools/list results hide those tools.
+package forge.access
+
+import rego.v1
+
+# The tool-name patterns this caller may use.
+patterns contains pattern if {
+	input.principal.anonymous
+	data.forge.config.anonymous_allowed
+	some pattern in data.forge.anonymous_tools
+}
+
+patterns contains pattern if {
+	some role in data.forge.lib.roles
+	some pattern in object.get(data.forge.roles, role, [])
+}
+
+patterns contains pattern if {
+	not input.principal.anonymous
+	some scope in input.principal.scopes
+	some pattern in object.get(data.forge.scopes, scope, [])
+}
+
+# The patterns by kind, worked out once per message rather than once per tool.
+exact contains pattern if {
+	some pattern in patterns
+	not contains(pattern, "*")
+}
+
+prefixes contains trim_suffix(pattern, "*") if {
+	some pattern in patterns
+	endswith(pattern, "*")
+	not startswith(pattern, "*")
+}
+
+suffixes contains trim_prefix(pattern, "*") if {
+	some pattern in patterns
+	startswith(pattern, "*")
+	not endswith(pattern, "*")
+}
+
+infixes contains trim(pattern, "*") if {
+	some pattern in patterns
+	startswith(pattern, "*")
+	endswith(pattern, "*")
+}
+
+# The common case first: a gateway without authentication allowing every tool decides
+# here, without working out any patterns.
+tool_allowed(_) if {
+	input.principal.anonymous
+	data.forge.config.anonymous_allowed
+	"*" in data.forge.anonymous_tools
+}
+
+tool_allowed(_) if "*" in patterns
+
+tool_allowed(name) if name in exact
+
+tool_allowed(name) if {
+	some prefix in prefixes
+	startswith(name, prefix)
+}
+
+tool_allowed(name) if {
+	some suffix in suffixes
+	endswith(name, suffix)
+}
+
+tool_allowed(name) if {
+	some infix in infixes
+	contains(name, infix)
+}
+
+deny contains {"code": "tool_not_allowed", "reason": sprintf("tool \"%s\" is not allowed for %s", [name, caller])} if {
+	data.forge.lib.tool_call
+	name := input.message.tool.name
+	not tool_allowed(name)
+}
+
+# A call whose tool name is missing or not a string names nothing policy could check.
+deny contains {"code": "malformed_tool_call", "reason": "tools/call needs a string `name`"} if {
+	data.forge.lib.tool_call
+	not input.message.tool
+}
+
+caller := "anonymous callers" if input.principal.anonymous
+
+caller := sprintf("caller \"%s\"", [id]) if {
+	not input.principal.anonymous
+	id := object.get(input.principal, "subject", object.get(input.principal, ["mtls", "spiffe_id"], "unknown"))
+}
+
+# Listing results (tools/list, and server/discover in 2026-07-28) show only usable tools.
+hidden_tools := sort([tool.name |
+	input.message.direction == "server_to_client"
+	input.message.kind == "response"
+	input.message.method in {"tools/list", "server/discover"}
+	not "*" in patterns
+	some tool in input.message.result.tools
+	not tool_allowed(tool.name)
+])

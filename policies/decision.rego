@@ -1,0 +1,41 @@
+# The bundle's entrypoint, data.forge.decision: the decision document for one message.
+# Each concern lives in its own package and contributes denials (`deny`) or obligations;
+# this file only combines them. README.md documents the document.
+package forge
+
+import rego.v1
+
+denials := ((data.forge.access.deny | data.forge.arguments.deny) | data.forge.findings.deny) | data.forge.server_requests.deny
+
+# Any denial refuses the message. Every reason is given, in a stable order; the first
+# (by code) names the decision.
+decision := {
+	"allow": false,
+	"code": ordered[0].code,
+	"reason": concat("; ", [d.reason | some d in ordered]),
+	"obligations": {"annotations": {"denials": [d.code | some d in ordered]}},
+} if {
+	count(denials) > 0
+	ordered := sort([d | some d in denials])
+}
+
+decision := {
+	"allow": true,
+	"code": "allowed",
+	"reason": "",
+	"obligations": {
+		"redact": data.forge.findings.redact,
+		"hide_tools": data.forge.access.hidden_tools,
+		"require_approval": data.forge.approval.require_approval,
+		"annotations": annotations,
+	},
+} if {
+	count(denials) == 0
+}
+
+default annotations := {}
+
+annotations := {"server_requests": sort([m | some m in data.forge.server_requests.methods])} if {
+	input.message.direction == "server_to_client"
+	count(data.forge.server_requests.methods) > 0
+}

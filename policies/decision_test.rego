@@ -1,0 +1,57 @@
+package forge.decision_test
+
+import rego.v1
+
+import data.forge
+
+anonymous := {"anonymous": true, "authenticated": false, "claims": {}, "scopes": []}
+
+call(tool, arguments) := {
+	"direction": "client_to_server", "kind": "request", "method": "tools/call",
+	"tool": {"name": tool, "arguments": arguments, "pin_status": "unknown"},
+}
+
+test_a_plain_call_is_allowed_with_no_obligations if {
+	d := forge.decision with input as {"principal": anonymous, "message": call("echo", {"message": "hi"}), "findings": []}
+	d == {
+		"allow": true, "code": "allowed", "reason": "",
+		"obligations": {
+			"redact": [], "hide_tools": [],
+			"require_approval": {"required": false, "reason": ""},
+			"annotations": {},
+		},
+	}
+}
+
+test_every_denial_is_reported_and_the_first_code_names_the_decision if {
+	secret := {"rule_id": "secret.aws", "category": "secret", "severity": "critical", "confidence": 1, "pointer": "/params/arguments/path", "fingerprint": "x"}
+	d := forge.decision with input as {
+		"principal": anonymous,
+		"message": call("read_file", {"path": "/etc/shadow"}),
+		"findings": [secret],
+	}
+	not d.allow
+	d.code == "path_not_allowed"
+	d.obligations.annotations.denials == ["path_not_allowed", "secret_detected"]
+	contains(d.reason, "/etc/shadow")
+	contains(d.reason, "secret.aws")
+}
+
+test_messages_other_than_calls_are_allowed if {
+	initialize := {"direction": "client_to_server", "kind": "request", "method": "initialize"}
+	forge.decision.allow with input as {"principal": anonymous, "message": initialize, "findings": []}
+}
+
+test_a_server_request_is_allowed_and_annotated if {
+	sampling := {"direction": "server_to_client", "kind": "request", "method": "sampling/createMessage"}
+	d := forge.decision with input as {"principal": anonymous, "message": sampling, "findings": []}
+	d.allow
+	d.obligations.annotations == {"server_requests": ["sampling/createMessage"]}
+}
+
+test_a_destructive_call_is_allowed_only_with_approval if {
+	message := object.union(call("drop_table", {}), {"tool": {"definition": {"annotations": {"destructiveHint": true}}}})
+	d := forge.decision with input as {"principal": anonymous, "message": message, "findings": []}
+	d.allow
+	d.obligations.require_approval.required
+}

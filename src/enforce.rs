@@ -1,0 +1,196 @@
+//! Asking policy about one message and carrying out the answer: refuse it, let it through,
+//! or change it (hide tools from a list, redact, withhold a result).
+//!
+//! Every rewrite produces a new message that is evaluated again before it goes anywhere: a
+//! stage never trusts its own output.
+
+use serde_json::Value;
+
+use crate::gateway::Gateway;
+use crate::identity::Principal;
+use crate::mcp::jsonrpc::{Message, Outcome, Request, Response};
+use crate::policy::{Direction, Evaluation, PolicyInput, RequestView, SessionView};
+
+/// Why the gateway refuses a message, as the caller will read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// Machine-readable (`denied`, `approval_required`, `policy_error`, or the policy's own).
+    pub code: String,
+    pub message: String,
+    pub decision_id: Option<String>,
+}
+
+/// What becomes of a message from the upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Relay it as it came.
+    Forward,
+    /// Relay this message instead (already re-evaluated).
+    Replace(Message),
+    /// Relay nothing.
+    Drop,
+}
+
+/// Everything policy needs to know besides the message itself.
+pub struct Context<'a> {
+    pub principal: &'a Principal,
+    pub session: Option<SessionView>,
+    pub request: RequestView,
+}
+
+/// How many times a rewritten message may be rewritten again before the gateway gives up.
+const MAX_REWRITES: usize = 3;
+
+impl Gateway {
+    /// Policy on a client→server message. `Ok` lets it through unchanged.
+    pub fn decide_client_message(&self, cx: &Context<'_>, message: &Message) -> Result<(), Refusal> {
+        let Some(policy) = &self.policy else { return Ok(()) };
+        let tool = message.subject().filter(|_| message.method() == Some("tools/call"));
+        self.tools.with_definition(tool.unwrap_or_default(), |definition| {
+            let input = PolicyInput::for_message(
+                cx.principal,
+                message,
+                Direction::ClientToServer,
+                cx.session.clone(),
+                cx.request.clone(),
+                definition,
+            );
+            match policy.evaluate(&input) {
+                Ok(evaluation) => refusal_of(&evaluation).map_or(Ok(()), Err),
+                Err(e) => Err(self.policy_failed(&e)),
+            }
+        })
+    }
+
+    /// Policy on a server→client message: a response to `answered`, or a server request or
+    /// notification (`answered` is `None`).
+    pub fn decide_server_message(&self, cx: &Context<'_>, message: &Message, answered: Option<&Request>) -> Verdict {
+        let Some(policy) = &self.policy else { return Verdict::Forward };
+        let mut current = message.clone();
+        for rewrites in 0..=MAX_REWRITES {
+            let tool = answered.and_then(|r| Message::Request(r.clone()).subject().map(str::to_owned));
+            let evaluation = self.tools.with_definition(tool.as_deref().unwrap_or_default(), |definition| {
+                let mut input = PolicyInput::for_message(
+                    cx.principal,
+                    &current,
+                    Direction::ServerToClient,
+                    cx.session.clone(),
+                    cx.request.clone(),
+                    definition,
+                );
+                if let Some(request) = answered {
+                    input = input.in_reply_to(request, definition);
+                }
+                policy.evaluate(&input)
+            });
+            let evaluation = match evaluation {
+                Ok(e) => e,
+                Err(e) => return withhold(&current, self.policy_failed(&e)),
+            };
+            if let Some(refusal) = refusal_of(&evaluation) {
+                return withhold(&current, refusal);
+            }
+            if !evaluation.enforced {
+                return if rewrites == 0 { Verdict::Forward } else { Verdict::Replace(current) };
+            }
+            match rewrite(&current, &evaluation, answered) {
+                Some(rewritten) => current = rewritten,
+                None if rewrites == 0 => return Verdict::Forward,
+                None => return Verdict::Replace(current),
+            }
+        }
+        let refusal = Refusal {
+            code: "policy_error".into(),
+            message: "policy kept rewriting the message; it is withheld".into(),
+            decision_id: None,
+        };
+        withhold(&current, refusal)
+    }
+
+    fn policy_failed(&self, e: &crate::policy::PolicyError) -> Refusal {
+        tracing::error!(error = %e, "policy evaluation failed; refusing the message");
+        let reason = e.deny_reason();
+        Refusal { code: reason.code, message: reason.message, decision_id: None }
+    }
+}
+
+fn refusal_of(evaluation: &Evaluation) -> Option<Refusal> {
+    if evaluation.would_deny() && !evaluation.enforced {
+        tracing::info!(decision_id = %evaluation.decision_id, code = %evaluation.decision.code, "audit mode: policy would refuse this message");
+    }
+    evaluation.deny_reason().map(|reason| Refusal {
+        code: reason.code,
+        message: reason.message,
+        decision_id: Some(evaluation.decision_id.clone()),
+    })
+}
+
+/// A refused response becomes an error answering the same request; anything else refused
+/// from the server (a request or notification to the client) is not relayed.
+fn withhold(message: &Message, refusal: Refusal) -> Verdict {
+    tracing::warn!(code = %refusal.code, reason = %refusal.message, "policy withheld a message from the upstream");
+    match message {
+        Message::Response(response) => Verdict::Replace(Message::Response(Response {
+            id: response.id.clone(),
+            outcome: Outcome::Error(refusal_error(&refusal)),
+        })),
+        _ => Verdict::Drop,
+    }
+}
+
+/// The JSON-RPC error a refusal is reported as.
+pub fn refusal_error(refusal: &Refusal) -> crate::mcp::jsonrpc::ErrorObject {
+    crate::mcp::jsonrpc::ErrorObject {
+        code: crate::mcp::jsonrpc::code::POLICY_DENIED,
+        message: format!("Refused by policy: {}", refusal.message),
+        data: Some(serde_json::json!({ "code": refusal.code, "decision_id": refusal.decision_id })),
+    }
+}
+
+/// Applies the decision's obligations to a response: hidden tools leave the list, redacted
+/// strings are replaced. `None` when there is nothing to change.
+fn rewrite(message: &Message, evaluation: &Evaluation, answered: Option<&Request>) -> Option<Message> {
+    let obligations = &evaluation.decision.obligations;
+    let Message::Response(response) = message else { return None };
+    let Outcome::Result(result) = &response.outcome else { return None };
+    let mut value = Message::Response(response.clone()).to_value();
+    let mut changed = false;
+    let lists_tools = answered.is_some_and(|r| r.method == "tools/list" || r.method == "server/discover");
+    if lists_tools && !obligations.hide_tools.is_empty() && result.get("tools").is_some() {
+        if let Some(tools) = value.pointer_mut("/result/tools").and_then(Value::as_array_mut) {
+            let before = tools.len();
+            tools.retain(|t| !t["name"].as_str().is_some_and(|n| obligations.hide_tools.iter().any(|h| h == n)));
+            if tools.len() != before {
+                changed = true;
+                // A list filtered for this caller must never be cached for others.
+                if let Some(scope) = value.pointer_mut("/result/cacheScope") {
+                    *scope = Value::String("private".into());
+                }
+            }
+        }
+    }
+    for redaction in &obligations.redact {
+        let Some(Value::String(text)) = value.pointer_mut(&redaction.pointer) else { continue };
+        let replaced = match redaction.span {
+            Some(span)
+                if span.end <= text.len() && text.is_char_boundary(span.start) && text.is_char_boundary(span.end) =>
+            {
+                format!("{}{}{}", &text[..span.start], redaction.replacement, &text[span.end..])
+            }
+            Some(_) => redaction.replacement.clone(),
+            None => redaction.replacement.clone(),
+        };
+        if *text != replaced {
+            *text = replaced;
+            changed = true;
+        }
+    }
+    if !changed {
+        return None;
+    }
+    let bytes = serde_json::to_vec(&value).ok()?;
+    match crate::mcp::jsonrpc::parse(&bytes, usize::MAX / 2) {
+        Ok(crate::mcp::jsonrpc::Payload::Single(m)) => Some(m),
+        _ => None,
+    }
+}

@@ -1,0 +1,411 @@
+//! The active bundle, evaluation against it, and hot reload.
+//!
+//! A bundle becomes active only after it compiled *and* its own tests passed; it is then
+//! swapped in whole (an `ArcSwap`), so an evaluation sees either the old bundle or the new
+//! one, never a mixture. A bundle that fails either step is rejected: the last good one
+//! stays active and the failure shows in the log, the metrics and [`PolicyStore::status`].
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use notify::{EventKind, RecursiveMode, Watcher};
+use serde::{Serialize, Serializer};
+
+use super::bundle::Bundle;
+use super::config::{Mode, PolicyConfig};
+use super::decision::{Decision, DenyReason};
+use super::decision_log::{DecisionLog, Entry};
+use super::input::{rfc3339, PolicyInput};
+use super::metrics::PolicyMetrics;
+use super::testing::{self, TEST_TIMEOUT};
+use super::vm::{self, Executable, Limits};
+use super::PolicyError;
+
+/// Editors and ConfigMap updates write several files in a burst; reload once it is quiet.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+/// A bundle that never stops changing still gets reloaded this often.
+const MAX_DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// The policy engine of one gateway: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct PolicyStore {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    id: u64,
+    dir: PathBuf,
+    mode: Mode,
+    limits: Limits,
+    active: ArcSwap<ActiveBundle>,
+    last_failure: Mutex<Option<(String, SystemTime)>>,
+    /// One reload at a time: the watcher and an operator's request may race.
+    reloading: Mutex<()>,
+    metrics: PolicyMetrics,
+    log: Option<DecisionLog>,
+}
+
+struct ActiveBundle {
+    executable: Executable,
+    digest: Arc<str>,
+    revision: Arc<str>,
+    loaded_at: SystemTime,
+    tests_passed: usize,
+}
+
+/// The outcome of evaluating one message.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub decision: Decision,
+    /// False in audit mode: the decision was recorded, not applied.
+    pub enforced: bool,
+    pub bundle_digest: Arc<str>,
+    pub bundle_revision: Arc<str>,
+    /// Time in the policy engine itself (the decision log's `timer_rego_eval_ns`).
+    pub eval_time: Duration,
+    /// The decision log's id for this decision.
+    pub decision_id: String,
+}
+
+impl Evaluation {
+    /// Why the message must be refused, if it must. Always `None` in audit mode.
+    pub fn deny_reason(&self) -> Option<DenyReason> {
+        self.enforced.then(|| self.decision.deny_reason()).flatten()
+    }
+
+    /// The decision would refuse the message, whether or not it is enforced.
+    pub fn would_deny(&self) -> bool {
+        self.decision.deny_reason().is_some()
+    }
+}
+
+/// What `/readyz` shows about policy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyStatus {
+    pub bundle: PathBuf,
+    pub mode: Mode,
+    pub digest: String,
+    pub revision: String,
+    #[serde(serialize_with = "time")]
+    pub loaded_at: SystemTime,
+    /// The active bundle's tests, all of which passed before it was activated.
+    pub tests_passed: usize,
+    /// The most recent reload failure, cleared by the next successful reload.
+    pub last_error: Option<String>,
+    #[serde(serialize_with = "optional_time")]
+    pub last_error_at: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new bundle is active.
+    Activated { digest: String, revision: String },
+    /// The files are those of the active bundle; nothing was done.
+    Unchanged,
+}
+
+/// Keeps the bundle directory watched; dropping it stops watching.
+pub struct PolicyWatcher {
+    _watcher: notify::RecommendedWatcher,
+}
+
+impl PolicyStore {
+    /// Loads, compiles and tests the bundle in `dir`; fails unless all of that succeeds.
+    pub fn load(dir: &Path, config: &PolicyConfig) -> Result<PolicyStore, PolicyError> {
+        let bundle = Bundle::read(dir)?;
+        let active = prepare(&bundle)?;
+        let metrics = PolicyMetrics::new();
+        metrics.set_bundle(&active.digest, &active.revision);
+        tracing::info!(
+            bundle = %dir.display(),
+            digest = %active.digest,
+            revision = %active.revision,
+            tests = active.tests_passed,
+            mode = config.mode.as_str(),
+            "policy bundle loaded"
+        );
+        let shared = Shared {
+            id: vm::next_id(),
+            dir: dir.to_path_buf(),
+            mode: config.mode,
+            limits: Limits { timeout: config.eval_timeout, max_instructions: config.max_instructions },
+            active: ArcSwap::from_pointee(active),
+            last_failure: Mutex::new(None),
+            reloading: Mutex::new(()),
+            metrics,
+            log: DecisionLog::open(&config.decision_log)?,
+        };
+        Ok(PolicyStore { shared: Arc::new(shared) })
+    }
+
+    /// Evaluates `input` against the active bundle. An error — the time or instruction
+    /// budget exceeded, a runtime error, a malformed decision — means the message must be
+    /// refused ([`PolicyError::deny_reason`]), in audit mode too: audit relaxes decisions,
+    /// not failures to decide.
+    pub fn evaluate(&self, input: &PolicyInput<'_>) -> Result<Evaluation, PolicyError> {
+        let shared = &*self.shared;
+        let started = Instant::now();
+        let bundle = shared.active.load();
+        let value = input.to_value();
+        // Values are reference-counted: keeping one for the log costs no copy.
+        let logged = shared.log.as_ref().and_then(|_| value.as_ref().ok().cloned());
+        let input_time = started.elapsed();
+        let outcome = value
+            .and_then(|value| vm::execute(shared.id, &bundle.executable, shared.limits, value))
+            .and_then(decision_from);
+        let eval_time = started.elapsed().saturating_sub(input_time);
+        shared.metrics.evaluation_seconds.observe((input_time + eval_time).as_secs_f64());
+
+        let enforced = shared.mode == Mode::Enforce;
+        let label = match &outcome {
+            Ok(d) if d.deny_reason().is_none() => "allow",
+            Ok(_) if enforced => "deny",
+            Ok(_) => "audit_deny",
+            Err(_) => "error",
+        };
+        shared.metrics.decisions.with_label_values(&[label]).inc();
+        match &outcome {
+            Err(e) => tracing::warn!(error = %e, "policy evaluation failed; refusing the message"),
+            Ok(d) if label == "audit_deny" => {
+                tracing::info!(code = %d.code, reason = %d.reason, "audit mode: policy would deny this message")
+            }
+            Ok(_) => {}
+        }
+        let decision_id = uuid::Uuid::new_v4().to_string();
+        if let Some(log) = &shared.log {
+            log.record(Entry {
+                decision_id: &decision_id,
+                input: logged.and_then(|v| serde_json::to_value(&v).ok()).unwrap_or_default(),
+                outcome: outcome.as_ref(),
+                revision: &bundle.revision,
+                digest: &bundle.digest,
+                mode: shared.mode,
+                enforced,
+                timestamp: SystemTime::now(),
+                input_time,
+                eval_time,
+            });
+        }
+        Ok(Evaluation {
+            decision: outcome?,
+            enforced,
+            bundle_digest: bundle.digest.clone(),
+            bundle_revision: bundle.revision.clone(),
+            eval_time,
+            decision_id,
+        })
+    }
+
+    /// Reads the bundle again and activates it if it changed, compiles and passes its tests.
+    pub fn reload(&self) -> Result<ReloadOutcome, PolicyError> {
+        let shared = &*self.shared;
+        let _one_at_a_time = shared.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let result = Bundle::read(&shared.dir).and_then(|bundle| {
+            if *bundle.digest() == *shared.active.load().digest {
+                return Ok(ReloadOutcome::Unchanged);
+            }
+            let active = prepare(&bundle)?;
+            let outcome = ReloadOutcome::Activated { digest: active.digest.to_string(), revision: active.revision.to_string() };
+            shared.metrics.set_bundle(&active.digest, &active.revision);
+            tracing::info!(digest = %active.digest, revision = %active.revision, tests = active.tests_passed, "policy bundle reloaded");
+            shared.active.store(Arc::new(active));
+            Ok(outcome)
+        });
+        let mut last_failure = shared.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+        match &result {
+            Ok(outcome) => {
+                if *outcome != ReloadOutcome::Unchanged {
+                    shared.metrics.reloads.with_label_values(&["ok"]).inc();
+                }
+                *last_failure = None;
+            }
+            Err(e) => {
+                shared.metrics.reloads.with_label_values(&["error"]).inc();
+                tracing::error!(bundle = %shared.dir.display(), error = %e, "policy bundle rejected; the previous bundle stays active");
+                *last_failure = Some((e.to_string(), SystemTime::now()));
+            }
+        }
+        result
+    }
+
+    /// Watches the bundle directory and reloads shortly after it changes. Changes inside
+    /// the directory are seen however they are made (edits, renames, ConfigMap symlink
+    /// swaps); the directory itself must stay in place.
+    pub fn watch(&self) -> Result<PolicyWatcher, PolicyError> {
+        let (tx, rx) = mpsc::channel();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Reads change nothing; everything else (or an error: events may be lost) might.
+            if !matches!(&event, Ok(e) if matches!(e.kind, EventKind::Access(_))) {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(|e| PolicyError::Watch(e.to_string()))?;
+        watcher
+            .watch(&self.shared.dir, RecursiveMode::Recursive)
+            .map_err(|e| PolicyError::Watch(format!("{}: {e}", self.shared.dir.display())))?;
+        let store = self.clone();
+        std::thread::Builder::new()
+            .name("forge-policy-watch".into())
+            .spawn(move || {
+                // Ends when the watcher, and with it the sender, is dropped.
+                while rx.recv().is_ok() {
+                    let burst_started = Instant::now();
+                    while burst_started.elapsed() < MAX_DEBOUNCE && rx.recv_timeout(DEBOUNCE).is_ok() {}
+                    // Failures are recorded by reload itself.
+                    let _ = store.reload();
+                }
+            })
+            .map_err(|e| PolicyError::Watch(format!("starting the watch thread: {e}")))?;
+        Ok(PolicyWatcher { _watcher: watcher })
+    }
+
+    pub fn status(&self) -> PolicyStatus {
+        let active = self.shared.active.load();
+        let failure = self.shared.last_failure.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        PolicyStatus {
+            bundle: self.shared.dir.clone(),
+            mode: self.shared.mode,
+            digest: active.digest.to_string(),
+            revision: active.revision.to_string(),
+            loaded_at: active.loaded_at,
+            tests_passed: active.tests_passed,
+            last_error_at: failure.as_ref().map(|(_, at)| *at),
+            last_error: failure.map(|(error, _)| error),
+        }
+    }
+
+    /// The store's metrics, for the gateway to register in its Prometheus registry.
+    pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        self.shared.metrics.collectors()
+    }
+}
+
+/// Compiles a bundle and runs its tests: the gate every bundle passes before activation.
+fn prepare(bundle: &Bundle) -> Result<ActiveBundle, PolicyError> {
+    let compiled = bundle.compile()?;
+    let report = testing::run(bundle, &compiled, false, TEST_TIMEOUT)?;
+    report.check()?;
+    let digest: Arc<str> = bundle.digest().into();
+    Ok(ActiveBundle {
+        executable: Executable { id: vm::next_id(), program: compiled.program, data: compiled.data },
+        digest,
+        revision: compiled.revision.into(),
+        loaded_at: SystemTime::now(),
+        tests_passed: report.passed(),
+    })
+}
+
+/// Reads the entrypoint's value as a decision document.
+pub(crate) fn decision_from(value: regorus::Value) -> Result<Decision, PolicyError> {
+    if value == regorus::Value::Undefined {
+        return Err(PolicyError::MalformedDecision("data.forge.decision is undefined for this input".into()));
+    }
+    let json = serde_json::to_value(&value).map_err(|e| PolicyError::MalformedDecision(e.to_string()))?;
+    Decision::from_json(json).map_err(PolicyError::MalformedDecision)
+}
+
+fn time<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*time))
+}
+
+fn optional_time<S: Serializer>(time: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod scratch_timing {
+    use super::*;
+    use crate::identity::Principal;
+    use crate::mcp::jsonrpc::{parse, Message, Payload};
+    use crate::policy::input::{Direction, RequestView};
+    use serde::Deserialize;
+
+    #[test]
+    #[ignore]
+    fn timing() {
+        let store = PolicyStore::load(Path::new("policies"), &PolicyConfig::default()).unwrap();
+        let Payload::Single(call) = parse(br#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"get_weather","arguments":{"location":"Seattle, WA","units":"metric"}}}"#, 64).unwrap() else { panic!() };
+        let principal = Principal::default();
+        let definition = serde_json::json!({"name": "get_weather", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}});
+        let n = 20000u32;
+        let mk = || {
+            PolicyInput::for_message(
+                &principal,
+                &call,
+                Direction::ClientToServer,
+                None,
+                RequestView::default(),
+                Some(&definition),
+            )
+        };
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(mk());
+        }
+        println!("build input        {:?}", t.elapsed() / n);
+        let input = mk();
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(input.to_json());
+        }
+        println!("to_json            {:?}", t.elapsed() / n);
+        let json = input.to_json();
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(regorus::Value::deserialize(&json).unwrap());
+        }
+        println!("to regorus         {:?}", t.elapsed() / n);
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(serde_json::to_string(&input).unwrap());
+        }
+        println!("to_string          {:?}", t.elapsed() / n);
+        let text = serde_json::to_string(&input).unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(regorus::Value::from_json_str(&text).unwrap());
+        }
+        println!("from_json_str      {:?}", t.elapsed() / n);
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(json.clone());
+        }
+        println!("json clone         {:?}", t.elapsed() / n);
+        println!("{text}");
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(input.to_value().unwrap());
+        }
+        println!("to_value           {:?}", t.elapsed() / n);
+        assert_eq!(input.to_value().unwrap(), regorus::Value::deserialize(&json).unwrap());
+        let value = regorus::Value::deserialize(&json).unwrap();
+        let bundle = store.shared.active.load();
+        let t = Instant::now();
+        let mut out = regorus::Value::Null;
+        for _ in 0..n {
+            out = vm::execute(store.shared.id, &bundle.executable, store.shared.limits, value.clone()).unwrap();
+        }
+        println!("vm                 {:?}", t.elapsed() / n);
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(decision_from(out.clone()).unwrap());
+        }
+        println!("decision_from      {:?}", t.elapsed() / n);
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(uuid::Uuid::new_v4().to_string());
+        }
+        println!("uuid               {:?}", t.elapsed() / n);
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(store.evaluate(&input).unwrap());
+        }
+        println!("evaluate           {:?}", t.elapsed() / n);
+    }
+}

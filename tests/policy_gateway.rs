@@ -1,0 +1,145 @@
+//! Policy enforced by the running gateway: refused calls never reach the upstream, results
+//! can be withheld, lists are filtered per caller, audit mode only records, and an edited
+//! bundle takes effect without a restart. A small bundle written here drives the mechanism;
+//! the default bundle's own rules are tested by its `*_test.rego` files.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{stand_in, Behaviour, Gateway, StandIn};
+use http::StatusCode;
+use serde_json::json;
+
+const BUNDLE: &str = r#"package forge
+
+import rego.v1
+
+default decision := {"allow": true}
+
+decision := {"allow": false, "code": "tool_forbidden", "reason": "the rm tool is never allowed"} if {
+	input.message.direction == "client_to_server"
+	input.message.method == "tools/call"
+	input.message.tool.name == "rm"
+}
+
+decision := {"allow": false, "code": "withheld", "reason": "results of leaky are withheld"} if {
+	input.message.direction == "server_to_client"
+	input.message.tool.name == "leaky"
+}
+
+decision := {"allow": true, "obligations": {"hide_tools": ["secret_tool"]}} if {
+	input.message.direction == "server_to_client"
+	input.message.method == "tools/list"
+}
+"#;
+
+const TOOLS: &str = r#"{"jsonrpc":"2.0","id":42,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"secret_tool","inputSchema":{"type":"object"}}],"ttlMs":1000,"cacheScope":"public"}}"#;
+
+struct Setup {
+    dir: tempfile::TempDir,
+    upstream: StandIn,
+    gw: Gateway,
+}
+
+async fn setup(upstream_body: &str, mode: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    std::fs::write(bundle.join("decision.rego"), BUNDLE).unwrap();
+    let config = common::write_config(dir.path(), &format!("policy:\n  bundle: {}\n  mode: {mode}\n", bundle.display()));
+    let upstream =
+        stand_in(Behaviour::Respond { content_type: "application/json", body: upstream_body.to_string() }).await;
+    let gw = Gateway::start(&["--upstream", &upstream.url, "--config", config.to_str().unwrap()]);
+    Setup { dir, upstream, gw }
+}
+
+fn call(tool: &str) -> String {
+    json!({"jsonrpc": "2.0", "id": 42, "method": "tools/call", "params": {"name": tool, "arguments": {}}}).to_string()
+}
+
+const OK: &str = r#"{"jsonrpc":"2.0","id":42,"result":{"content":[{"type":"text","text":"fine"}]}}"#;
+
+#[tokio::test]
+async fn a_refused_call_never_reaches_the_upstream() {
+    let s = setup(OK, "enforce").await;
+    let reply = s.gw.client().post("/mcp", &call("rm"), &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let v = reply.json();
+    assert_eq!(v["id"], 42);
+    assert_eq!(v["error"]["code"], -32017);
+    assert!(v["error"]["message"].as_str().unwrap().contains("the rm tool is never allowed"));
+    assert_eq!(v["error"]["data"]["code"], "tool_forbidden");
+    assert_eq!(s.upstream.requests.load(Ordering::SeqCst), 0);
+
+    // The near miss: another tool passes.
+    let reply = s.gw.client().post("/mcp", &call("rmdir_preview"), &[]).await;
+    assert_eq!(reply.json()["result"]["content"][0]["text"], "fine");
+    assert_eq!(s.upstream.requests.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_call_hidden_in_a_batch_refuses_the_batch() {
+    let s = setup(OK, "enforce").await;
+    let batch = format!(r#"[{{"jsonrpc":"2.0","id":1,"method":"ping"}},{}]"#, call("rm"));
+    let reply = s.gw.client().post("/mcp", &batch, &[]).await;
+    assert_eq!(reply.json()["error"]["code"], -32017);
+    assert_eq!(s.upstream.requests.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_result_can_be_withheld() {
+    let s = setup(OK, "enforce").await;
+    let reply = s.gw.client().post("/mcp", &call("leaky"), &[]).await;
+    let v = reply.json();
+    assert_eq!(v["id"], 42, "the error answers the same request");
+    assert_eq!(v["error"]["code"], -32017);
+    assert!(!String::from_utf8_lossy(&reply.body).contains("fine"), "the result does not leak");
+    assert_eq!(s.upstream.requests.load(Ordering::SeqCst), 1, "the call itself was allowed");
+}
+
+#[tokio::test]
+async fn tools_lists_are_filtered_and_never_cached_publicly() {
+    let s = setup(TOOLS, "enforce").await;
+    let list = r#"{"jsonrpc":"2.0","id":42,"method":"tools/list"}"#;
+    let v = s.gw.client().post("/mcp", list, &[]).await.json();
+    let names: Vec<&str> = v["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["echo"]);
+    assert_eq!(v["result"]["cacheScope"], "private");
+    assert_eq!(v["result"]["ttlMs"], 1000);
+}
+
+#[tokio::test]
+async fn audit_mode_records_but_does_not_refuse() {
+    let s = setup(OK, "audit").await;
+    let reply = s.gw.client().post("/mcp", &call("rm"), &[]).await;
+    assert_eq!(reply.json()["result"]["content"][0]["text"], "fine");
+    assert_eq!(s.upstream.requests.load(Ordering::SeqCst), 1);
+    assert!(s.gw.log_containing("audit mode").contains("would refuse"));
+}
+
+#[tokio::test]
+async fn an_edited_bundle_applies_to_the_next_message_and_a_broken_one_is_refused() {
+    let s = setup(OK, "enforce").await;
+    let client = s.gw.client();
+    assert_eq!(client.post("/mcp", &call("cat"), &[]).await.json()["result"]["content"][0]["text"], "fine");
+
+    let bundle = s.dir.path().join("bundle/decision.rego");
+    std::fs::write(&bundle, BUNDLE.replace("\"rm\"", "\"cat\"")).unwrap();
+    let mut refused = false;
+    for _ in 0..100 {
+        if client.post("/mcp", &call("cat"), &[]).await.json()["error"]["code"] == -32017 {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(refused, "the new policy refuses cat");
+
+    std::fs::write(&bundle, "package forge\n\ndecision := {").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(client.post("/mcp", &call("cat"), &[]).await.json()["error"]["code"], -32017, "the last good bundle stays");
+    let (status, body) = s.gw.admin_get("/readyz").await;
+    assert!(body.contains("decision.rego"), "readyz names the failure: {status} {body}");
+}
