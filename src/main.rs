@@ -30,6 +30,37 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Test, evaluate and check Rego policy bundles.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Run the bundle's `test_*` rules, like `opa test`; exits non-zero if any fails.
+    Test {
+        /// The bundle directory.
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+        /// Also show which lines of each policy file the tests evaluated.
+        #[arg(long)]
+        coverage: bool,
+    },
+    /// Print the decision document for one input document, and which rules fired.
+    Eval {
+        /// A JSON input document (see policies/README.md for its schema).
+        #[arg(long)]
+        input: PathBuf,
+        /// The bundle directory.
+        #[arg(long, default_value = "policies")]
+        bundle: PathBuf,
+    },
+    /// Compile and validate the bundle, naming the file and line of every error.
+    Check {
+        /// The bundle directory.
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -74,8 +105,26 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut stdout = std::io::stdout().lock();
     let result = match cli.command {
-        Command::Run(args) => run(args),
+        Command::Policy(command) => {
+            let status = match command {
+                PolicyCommand::Test { dir, coverage } => forge::policy::cli::test(&dir, coverage, &mut stdout),
+                PolicyCommand::Eval { input, bundle } => forge::policy::cli::eval(&input, &bundle, &mut stdout),
+                PolicyCommand::Check { dir } => forge::policy::cli::check(&dir, &mut stdout),
+            };
+            return match status {
+                Ok(status) => status.into(),
+                Err(e) => {
+                    eprintln!("forge: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Run(args) => {
+            drop(stdout);
+            run(args)
+        }
         Command::Config(ConfigCommand::Check { file }) => Config::from_file(&file).map(|config| {
             println!(
                 "{}: ok (upstream: {})",

@@ -111,3 +111,29 @@ async fn json_logs_have_one_line_per_request_and_never_the_token() {
     assert!(access[0]["duration_ms"].is_number());
     assert!(!logs.contains(secret), "the bearer token never reaches the log");
 }
+
+#[test]
+fn policy_commands_test_and_check_a_bundle() {
+    let out = forge(&["policy", "test", "policies"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PASS"));
+    assert!(forge(&["policy", "check", "policies"]).status.success());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("decision.rego"), "package forge\n\ndefault decision := {\"allow\": true}\n")
+        .unwrap();
+    std::fs::write(
+        dir.path().join("bad_test.rego"),
+        "package forge.bad_test\n\nimport rego.v1\n\ntest_fails if {\n\t1 == 2\n}\n",
+    )
+    .unwrap();
+    let out = forge(&["policy", "test", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "a failing test fails the command");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("test_fails"));
+
+    std::fs::write(dir.path().join("broken.rego"), "package forge.broken\n\nrule := {\n").unwrap();
+    let out = forge(&["policy", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("broken.rego"), "the error names the file: {text}");
+}
