@@ -423,7 +423,8 @@ fn line_of(text: &str, field: &str) -> Option<usize> {
     found
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+/// `#[serde(deserialize_with = "…")]` for durations written like `30s` (every config section).
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
     parse_duration(&text).map_err(serde::de::Error::custom)
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::Uri;
 use jsonwebtoken::Algorithm;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 /// How the gateway treats callers' credentials.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -44,10 +44,10 @@ pub struct AuthConfig {
     /// forbids passing it through.
     pub forward_token: bool,
     /// The shortest time between two fetches of one JWKS, however many unknown `kid`s arrive.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::config::duration")]
     pub jwks_refresh_floor: Duration,
     /// How long fetched keys stay fresh when the response has no `Cache-Control: max-age`.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::config::duration")]
     pub jwks_default_max_age: Duration,
 }
 
@@ -87,7 +87,7 @@ pub struct IssuerConfig {
     /// further limited to the algorithms its own type (and `alg`, when given) allows.
     pub algorithms: Vec<Algorithm>,
     /// Clock skew tolerated on `exp`, `nbf` and `iat`.
-    #[serde(deserialize_with = "duration")]
+    #[serde(deserialize_with = "crate::config::duration")]
     pub leeway: Duration,
     /// Claims a token must carry beyond the always-required `iss`, `sub`, `aud` and `exp`.
     pub required_claims: Vec<String>,
@@ -248,11 +248,6 @@ pub(crate) fn is_loopback(host: &str) -> bool {
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn is_scope_token(scope: &str) -> bool {
     !scope.is_empty() && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(d)?;
-    crate::config::parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 #[cfg(test)]
