@@ -100,19 +100,6 @@ fn evaluate(c: &mut Criterion) {
         })
     });
 
-    group.bench_function("input_document_only", |b| {
-        b.iter(|| {
-            let input = PolicyInput::for_message(
-                &anonymous,
-                black_box(&call),
-                Direction::ClientToServer,
-                None,
-                request.clone(),
-                Some(&definition),
-            );
-            black_box(input.to_json())
-        })
-    });
     group.finish();
 }
 

@@ -94,11 +94,11 @@ caller := sprintf("caller \"%s\"", [id]) if {
 }
 
 # Listing results (tools/list, and server/discover in 2026-07-28) show only usable tools.
-hidden_tools := sort([tool.name |
-	input.message.direction == "server_to_client"
+default hidden_tools := []
+
+hidden_tools := sort([tool.name | some tool in input.message.result.tools; not tool_allowed(tool.name)]) if {
 	input.message.kind == "response"
 	input.message.method in {"tools/list", "server/discover"}
+	input.message.direction == "server_to_client"
 	not "*" in patterns
-	some tool in input.message.result.tools
-	not tool_allowed(tool.name)
-])
+}

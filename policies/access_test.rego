@@ -79,3 +79,19 @@ test_only_listing_results_are_filtered if {
 	hidden := access.hidden_tools with input as {"principal": user({}, []), "message": message}
 	hidden == []
 }
+
+test_suffix_and_infix_patterns_allow_matching_tools if {
+	roles := {"auditor": ["*_report", "*audit*"]}
+	count(access.deny) == 0 with input as {"principal": user({"roles": ["auditor"]}, []), "message": call("weekly_report")}
+		with data.forge.roles as roles
+	count(access.deny) == 0 with input as {"principal": user({"roles": ["auditor"]}, []), "message": call("run_audit_now")}
+		with data.forge.roles as roles
+}
+
+test_suffix_and_infix_patterns_refuse_near_misses if {
+	roles := {"auditor": ["*_report", "*audit*"]}
+	count(access.deny) == 1 with input as {"principal": user({"roles": ["auditor"]}, []), "message": call("report_writer")}
+		with data.forge.roles as roles
+	count(access.deny) == 1 with input as {"principal": user({"roles": ["auditor"]}, []), "message": call("aud_it")}
+		with data.forge.roles as roles
+}

@@ -1,4 +1,4 @@
-# Constraints on tool arguments, configured in named groups in data.forge.argument_checks.
+# Constraints on tool arguments, configured as a list of groups in data.forge.argument_checks.
 # Each group runs one check on the arguments it names:
 #   path_prefix    paths stay inside allowed directories
 #   read_only_sql  SQL is one read-only statement
@@ -29,9 +29,9 @@ applies(group) if {
 }
 
 # An array argument is checked element by element.
-as_list(value) := value if is_array(value)
-
 as_list(value) := [value] if not is_array(value)
+
+as_list(value) := value if is_array(value)
 
 check(group, arg, path) := {
 	"code": "path_not_allowed",
@@ -67,27 +67,20 @@ check(group, _, _) := {
 
 # --- path_prefix ------------------------------------------------------------------------
 
+# Inside a directory means equal to it or below it: `/workspace-evil` is not inside
+# `/workspace/`. With a slash appended to both, one prefix test covers the two cases, and
+# `..` anywhere shows as `/../`.
 path_allowed(path, prefixes) if {
 	is_string(path)
-	not escapes(path)
+	slashed := concat("", [path, "/"])
+	# `..` climbs out of any prefix; a backslash or NUL could hide one from this check
+	# while the server's filesystem API still honours it.
+	not contains(slashed, "/../")
+	not contains(path, "\\")
+	not contains(path, "\u0000")
 	some prefix in prefixes
-	inside(path, trim_suffix(prefix, "/"))
+	startswith(slashed, concat("", [trim_suffix(prefix, "/"), "/"]))
 }
-
-inside(path, dir) if path == dir
-
-inside(path, dir) if startswith(path, concat("", [dir, "/"]))
-
-# `..` climbs out of any prefix; a backslash or NUL could hide one from this check while
-# the server's filesystem API still honours it.
-escapes(path) if {
-	some segment in split(path, "/")
-	segment == ".."
-}
-
-escapes(path) if contains(path, "\\")
-
-escapes(path) if contains(path, "\u0000")
 
 # --- read_only_sql ----------------------------------------------------------------------
 

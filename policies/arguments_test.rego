@@ -9,6 +9,13 @@ call(tool, args) := {"message": {
 	"tool": {"name": tool, "arguments": args},
 }}
 
+# data.forge.argument_checks with the group called `name` changed.
+replacing(name, changes) := [changed(g, name, changes) | some g in data.forge.argument_checks]
+
+changed(g, name, changes) := object.union(g, changes) if g.name == name
+
+changed(g, name, _) := g if g.name != name
+
 # The denial codes for a call.
 denied(tool, args) := {d.code | some d in denials} if {
 	denials := arguments.deny with input as call(tool, args)
@@ -62,15 +69,15 @@ test_tools_outside_the_group_are_not_checked if {
 }
 
 test_a_group_can_match_tools_by_annotation if {
-	group := object.union(data.forge.argument_checks.filesystem, {"tools": [], "annotations": {"x-forge-kind": "filesystem"}})
+	checks := replacing("filesystem", {"tools": [], "annotations": {"x-forge-kind": "filesystem"}})
 	doc := {"message": object.union(call("open", {"path": "/etc/passwd"}).message, {"tool": {"definition": {"annotations": {"x-forge-kind": "filesystem"}}}})}
-	{d.code | some d in arguments.deny} == {"path_not_allowed"} with input as doc with data.forge.argument_checks.filesystem as group
+	{d.code | some d in arguments.deny} == {"path_not_allowed"} with input as doc with data.forge.argument_checks as checks
 }
 
 test_an_annotation_group_does_not_match_other_annotations if {
-	group := object.union(data.forge.argument_checks.filesystem, {"tools": [], "annotations": {"x-forge-kind": "filesystem"}})
+	checks := replacing("filesystem", {"tools": [], "annotations": {"x-forge-kind": "filesystem"}})
 	doc := {"message": object.union(call("open", {"path": "/etc/passwd"}).message, {"tool": {"definition": {"annotations": {"readOnlyHint": true}}}})}
-	count(arguments.deny) == 0 with input as doc with data.forge.argument_checks.filesystem as group
+	count(arguments.deny) == 0 with input as doc with data.forge.argument_checks as checks
 }
 
 # --- Read-only SQL
@@ -126,9 +133,9 @@ test_lookalike_hosts_are_refused if {
 
 test_a_wildcard_covers_subdomains_only if {
 	denied("fetch", {"url": "https://a.b.modelcontextprotocol.io/"}) == set()
-	group := object.union(data.forge.argument_checks.fetch, {"allowed_hosts": ["*.example.com"]})
+	checks := replacing("fetch", {"allowed_hosts": ["*.example.com"]})
 	{d.code | some d in arguments.deny} == {"url_not_allowed"} with input as call("fetch", {"url": "https://example.com/"})
-		with data.forge.argument_checks.fetch as group
+		with data.forge.argument_checks as checks
 }
 
 test_other_schemes_are_refused if {
@@ -152,14 +159,14 @@ test_url_arguments_of_other_tools_are_not_checked if {
 # --- Configuration mistakes
 
 test_an_unknown_check_refuses_the_calls_it_covers if {
-	group := object.union(data.forge.argument_checks.filesystem, {"check": "path_prefixes"})
+	checks := replacing("filesystem", {"check": "path_prefixes"})
 	denials := arguments.deny with input as call("read_file", {"path": "/workspace/a"})
-		with data.forge.argument_checks.filesystem as group
+		with data.forge.argument_checks as checks
 	{d.code | some d in denials} == {"policy_misconfigured"}
 }
 
 test_an_unknown_check_leaves_calls_of_other_tools_alone if {
-	group := object.union(data.forge.argument_checks.filesystem, {"check": "path_prefixes"})
+	checks := replacing("filesystem", {"check": "path_prefixes"})
 	count(arguments.deny) == 0 with input as call("echo", {"path": "/workspace/a"})
-		with data.forge.argument_checks.filesystem as group
+		with data.forge.argument_checks as checks
 }

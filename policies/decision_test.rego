@@ -15,11 +15,16 @@ test_a_plain_call_is_allowed_with_no_obligations if {
 	d := forge.decision with input as {"principal": anonymous, "message": call("echo", {"message": "hi"}), "findings": []}
 	d == {
 		"allow": true, "code": "allowed", "reason": "",
-		"obligations": {
-			"redact": [], "hide_tools": [],
-			"require_approval": {"required": false, "reason": ""},
-			"annotations": {},
-		},
+		"obligations": {"require_approval": {"required": false, "reason": ""}},
+	}
+}
+
+test_a_plain_result_is_allowed_with_no_obligations if {
+	response := {"direction": "server_to_client", "kind": "response", "method": "tools/call", "result": {"content": []}}
+	d := forge.decision with input as {"principal": anonymous, "message": response, "findings": []}
+	d == {
+		"allow": true, "code": "allowed", "reason": "",
+		"obligations": {"redact": [], "hide_tools": [], "annotations": {}},
 	}
 }
 

@@ -18,6 +18,7 @@ roles contains role if {
 }
 
 roles contains role if {
+	count(data.forge.identities) > 0
 	not input.principal.anonymous
 	some id in identity_keys
 	some role in object.get(data.forge.identities, id, [])
@@ -34,15 +35,11 @@ words(value) := value if is_array(value)
 
 words(value) := [w | some w in split(value, " "); w != ""] if is_string(value)
 
-# A request the client sends to the server (as opposed to responses and server requests).
-client_request if {
-	input.message.direction == "client_to_server"
-	input.message.kind == "request"
-}
-
+# A tools/call the client sends (not the response to one, nor a server's request).
 tool_call if {
 	input.message.method == "tools/call"
-	client_request
+	input.message.kind == "request"
+	input.message.direction == "client_to_server"
 }
 
 # Tool-name patterns: `name`, `prefix*`, `*suffix`, `*infix*` or `*`. Exact names and

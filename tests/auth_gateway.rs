@@ -100,7 +100,11 @@ async fn a_valid_token_passes_and_is_stripped_before_the_upstream() {
     let token = idp.token(300);
     let reply = gw.client().post("/mcp", TOOLS_CALL, &[("authorization", &format!("Bearer {token}"))]).await;
     assert_eq!(reply.status, StatusCode::OK);
-    assert!(reply.json().get("result").is_some(), "the default policy lets the mcp:tools scope call tools: {:?}", reply.json());
+    assert!(
+        reply.json().get("result").is_some(),
+        "the default policy lets the mcp:tools scope call tools: {:?}",
+        reply.json()
+    );
     let head = upstream.heads.lock().unwrap()[0].clone();
     assert!(!head.contains("authorization"), "the upstream never sees the caller's token: {head}");
     let logs = gw.log_containing("alice@https://idp.test");

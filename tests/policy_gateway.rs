@@ -48,7 +48,8 @@ async fn setup(upstream_body: &str, mode: &str) -> Setup {
     let bundle = dir.path().join("bundle");
     std::fs::create_dir(&bundle).unwrap();
     std::fs::write(bundle.join("decision.rego"), BUNDLE).unwrap();
-    let config = common::write_config(dir.path(), &format!("policy:\n  bundle: {}\n  mode: {mode}\n", bundle.display()));
+    let config =
+        common::write_config(dir.path(), &format!("policy:\n  bundle: {}\n  mode: {mode}\n", bundle.display()));
     let upstream =
         stand_in(Behaviour::Respond { content_type: "application/json", body: upstream_body.to_string() }).await;
     let gw = Gateway::start(&["--upstream", &upstream.url, "--config", config.to_str().unwrap()]);
@@ -104,7 +105,8 @@ async fn tools_lists_are_filtered_and_never_cached_publicly() {
     let s = setup(TOOLS, "enforce").await;
     let list = r#"{"jsonrpc":"2.0","id":42,"method":"tools/list"}"#;
     let v = s.gw.client().post("/mcp", list, &[]).await.json();
-    let names: Vec<&str> = v["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        v["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["echo"]);
     assert_eq!(v["result"]["cacheScope"], "private");
     assert_eq!(v["result"]["ttlMs"], 1000);
@@ -139,7 +141,11 @@ async fn an_edited_bundle_applies_to_the_next_message_and_a_broken_one_is_refuse
 
     std::fs::write(&bundle, "package forge\n\ndecision := {").unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(client.post("/mcp", &call("cat"), &[]).await.json()["error"]["code"], -32017, "the last good bundle stays");
+    assert_eq!(
+        client.post("/mcp", &call("cat"), &[]).await.json()["error"]["code"],
+        -32017,
+        "the last good bundle stays"
+    );
     let (status, body) = s.gw.admin_get("/readyz").await;
     assert!(body.contains("decision.rego"), "readyz names the failure: {status} {body}");
 }

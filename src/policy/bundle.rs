@@ -28,7 +28,7 @@ const MAX_DEPTH: usize = 16;
 
 /// The files of a bundle as read at one moment.
 #[derive(Debug, Clone)]
-pub struct Bundle {
+pub(crate) struct Bundle {
     dir: PathBuf,
     files: Vec<BundleFile>,
     digest: String,
@@ -121,10 +121,6 @@ impl Bundle {
         files.sort_by(|a, b| a.relative.cmp(&b.relative));
         let digest = digest(&files);
         Ok(Bundle { dir: dir.to_path_buf(), files, digest })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// SHA-256 (hex) over every bundle file's relative path and contents, in path order.

@@ -124,11 +124,26 @@ pub fn eval(input: &Path, dir: &Path, out: &mut impl Write) -> anyhow::Result<St
         Some(refusal) => writeln!(out, "\nrefused ({}): {}", refusal.code, refusal.message)?,
         None => writeln!(out, "\nallowed")?,
     }
+    let mut engine = compiled.engine.clone();
+    engine.set_input(value);
     writeln!(out, "\nRules that produced a value:")?;
-    for (rule, value) in fired_rules(&compiled, value)? {
+    for (rule, value) in fired_rules(&mut engine)? {
         writeln!(out, "  {rule} = {value}")?;
     }
-    Ok(Status::Success)
+    // The bundle's tests run on regorus' interpreter, traffic on its VM: a policy the two
+    // read differently would pass its tests and still misbehave.
+    let interpreted = engine.eval_rule(ENTRYPOINT.to_string()).map_err(|e| PolicyError::Runtime(format!("{e:#}")));
+    match interpreted.and_then(decision_from) {
+        Ok(same) if same == decision => Ok(Status::Success),
+        other => {
+            let other = match other {
+                Ok(d) => serde_json::to_string(&d)?,
+                Err(e) => e.to_string(),
+            };
+            writeln!(out, "\nwarning: the interpreter, which runs the bundle's tests, decides differently: {other}")?;
+            Ok(Status::Failure)
+        }
+    }
 }
 
 /// Compiles the bundle and reports every error with its file and line.
@@ -165,10 +180,8 @@ fn compile(dir: &Path, out: &mut impl Write) -> anyhow::Result<Option<(Bundle, C
     }
 }
 
-/// Every non-test rule whose value for `input` is defined and not false or empty.
-fn fired_rules(compiled: &Compiled, input: regorus::Value) -> anyhow::Result<Vec<(String, String)>> {
-    let mut engine = compiled.engine.clone();
-    engine.set_input(input);
+/// Every non-test rule whose value for the engine's input is defined and not false or empty.
+fn fired_rules(engine: &mut regorus::Engine) -> anyhow::Result<Vec<(String, String)>> {
     let mut rules: Vec<String> = engine
         .compile_with_entrypoint(&ENTRYPOINT.into())
         .map_err(|e| anyhow::anyhow!("{e:#}"))?
@@ -268,6 +281,20 @@ mod tests {
         assert!(text.contains("refused (denied): no deletes"), "{text}");
         assert!(text.contains("data.forge.deny = [\"no deletes\"]"), "{text}");
         assert!(!text.contains("data.forge.unused"), "{text}");
+    }
+
+    #[test]
+    fn eval_fails_when_the_vm_and_the_interpreter_disagree() {
+        // regorus 0.14's VM does not fail a body on an unused binding of an undefined value
+        // (`x := input.missing`); its interpreter does. Such a policy must not pass silently.
+        let policy = "package forge\nimport rego.v1\n\ndefault decision := {\"allow\": false}\n\n\
+            decision := {\"allow\": true} if { x := input.missing }\n";
+        let dir = bundle(&[("main.rego", policy)]);
+        let input = dir.path().join("input.json");
+        std::fs::write(&input, "{}").unwrap();
+        let (status, text) = run(|out| eval(&input, dir.path(), out));
+        assert_eq!(status, Status::Failure, "{text}");
+        assert!(text.contains("decides differently"), "{text}");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! The document is built straight into regorus values, the form evaluation needs, on every
 //! message; its JSON form (decision logs) is derived from that, so the two cannot differ.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -219,7 +220,16 @@ impl<'a> PolicyInput<'a> {
             doc.put("session", json(session)?);
         }
         doc.put("findings", if self.findings.is_empty() { regorus::Value::new_array() } else { json(self.findings)? });
-        doc.put("request", json(&self.request)?);
+        let mut request = Obj::default();
+        if let Some(ip) = self.request.source_address {
+            request.put("source_address", ip.to_string());
+        }
+        let mut headers = Obj::default();
+        for (name, value) in &self.request.headers {
+            headers.put(name, value.as_str());
+        }
+        request.put("headers", headers.done());
+        doc.put("request", request.done());
         let mut time = Obj::default();
         time.put("rfc3339", rfc3339(self.time));
         time.put("unix_ms", unix_ms(self.time));
@@ -345,7 +355,7 @@ impl<'a> PolicyInput<'a> {
                     tool.put("name", name);
                     tool.put("arguments", arguments()?);
                     if let Some(definition) = self.tool_definition {
-                        tool.put("definition", from_json(definition)?);
+                        tool.put("definition", definition_value(definition)?);
                     }
                     tool.put("pin_status", self.pin_status.as_str());
                     m.put("tool", tool.done());
@@ -419,6 +429,37 @@ fn strings(items: &[String]) -> regorus::Value {
 fn json<T: Serialize + ?Sized>(value: &T) -> Result<regorus::Value, PolicyError> {
     let json = serde_json::to_value(value).map_err(|e| PolicyError::Runtime(format!("building the input: {e}")))?;
     from_json(&json)
+}
+
+/// Distinct tool definitions each thread keeps converted, before it starts over.
+const DEFINITIONS_PER_THREAD: usize = 256;
+
+thread_local! {
+    /// Where a definition lives → a copy of it and its converted value.
+    static DEFINITIONS: RefCell<HashMap<usize, (Value, regorus::Value)>> = RefCell::default();
+}
+
+/// A tool's definition comes with every call of the tool and carries its schemas, so
+/// converting it can cost more than the rest of the input. The gateway's tool catalog keeps
+/// definitions in place, so each thread converts a definition once and finds it again by
+/// its address; the copy kept beside it must still be equal, so a definition replaced at
+/// the same address is never confused with the old one.
+fn definition_value(definition: &Value) -> Result<regorus::Value, PolicyError> {
+    let address = definition as *const Value as usize;
+    DEFINITIONS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some((json, value)) = cache.get(&address) {
+            if json == definition {
+                return Ok(value.clone());
+            }
+        }
+        let value = from_json(definition)?;
+        if cache.len() == DEFINITIONS_PER_THREAD {
+            cache.clear();
+        }
+        cache.insert(address, (definition.clone(), value.clone()));
+        Ok(value)
+    })
 }
 
 fn from_json(value: &Value) -> Result<regorus::Value, PolicyError> {
@@ -600,6 +641,21 @@ mod tests {
         assert_eq!(v["findings"][0]["span"], json!({"start": 1, "end": 4}));
         assert_eq!(v["session"], json!({"id": "s1", "protocol_version": "2025-11-25"}));
         assert_eq!(v["request"], json!({"source_address": "10.0.0.9", "headers": {"x-tenant": "t1, t2"}}));
+    }
+
+    #[test]
+    fn converted_definitions_are_reused_only_while_unchanged() {
+        let mut definition = json!({"name": "t", "annotations": {"destructiveHint": false}});
+        assert_eq!(definition_value(&definition).unwrap(), from_json(&definition).unwrap());
+        assert_eq!(definition_value(&definition).unwrap(), from_json(&definition).unwrap());
+        // Replaced in place, as a catalog refresh might: the old conversion must not be used.
+        definition["annotations"]["destructiveHint"] = json!(true);
+        assert_eq!(definition_value(&definition).unwrap(), from_json(&definition).unwrap());
+        let others: Vec<Value> = (0..=DEFINITIONS_PER_THREAD).map(|i| json!({"name": format!("t{i}")})).collect();
+        for other in &others {
+            assert_eq!(definition_value(other).unwrap(), from_json(other).unwrap());
+        }
+        assert!(DEFINITIONS.with(|c| c.borrow().len()) <= DEFINITIONS_PER_THREAD, "the cache stays bounded");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! [`PolicyMetrics::collectors`] in its registry.
 
 use prometheus::core::Collector;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGaugeVec, Opts};
 
 #[derive(Clone)]
 pub(crate) struct PolicyMetrics {
@@ -11,14 +11,31 @@ pub(crate) struct PolicyMetrics {
     /// 1 for the active bundle, labelled with its digest and revision.
     pub bundle_info: IntGaugeVec,
     /// Evaluations by outcome (`allow`, `deny`, `audit_deny`, `error`).
-    pub decisions: IntCounterVec,
+    decisions: IntCounterVec,
+    /// The `decisions` children, resolved once: evaluation is too hot for a label lookup.
+    pub outcomes: Outcomes,
     pub evaluation_seconds: Histogram,
+}
+
+#[derive(Clone)]
+pub(crate) struct Outcomes {
+    pub allow: IntCounter,
+    pub deny: IntCounter,
+    pub audit_deny: IntCounter,
+    pub error: IntCounter,
 }
 
 impl PolicyMetrics {
     pub fn new() -> Self {
         let counter = |name: &str, help: &str, label: &str| {
             IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric")
+        };
+        let decisions = counter("forge_policy_decisions_total", "Policy evaluations, by outcome", "outcome");
+        let outcomes = Outcomes {
+            allow: decisions.with_label_values(&["allow"]),
+            deny: decisions.with_label_values(&["deny"]),
+            audit_deny: decisions.with_label_values(&["audit_deny"]),
+            error: decisions.with_label_values(&["error"]),
         };
         PolicyMetrics {
             reloads: counter("forge_policy_reloads_total", "Policy bundle reloads, by result", "result"),
@@ -27,7 +44,8 @@ impl PolicyMetrics {
                 &["digest", "revision"],
             )
             .expect("valid metric"),
-            decisions: counter("forge_policy_decisions_total", "Policy evaluations, by outcome", "outcome"),
+            decisions,
+            outcomes,
             evaluation_seconds: Histogram::with_opts(
                 HistogramOpts::new("forge_policy_evaluation_duration_seconds", "Time to evaluate one message")
                     .buckets(vec![2e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2, 0.1]),

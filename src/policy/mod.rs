@@ -32,7 +32,7 @@ mod vm;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use bundle::{Bundle, Diagnostic, ENTRYPOINT};
+pub use bundle::{Diagnostic, ENTRYPOINT};
 pub use config::{DecisionLogConfig, MaskStyle, Mode, PolicyConfig, PolicyConfigError, DEFAULT_MASK};
 pub use decision::{Approval, Decision, DenyReason, Obligations, Redaction};
 pub use input::{
@@ -40,7 +40,6 @@ pub use input::{
     INPUT_VERSION,
 };
 pub use store::{Evaluation, PolicyStatus, PolicyStore, PolicyWatcher, ReloadOutcome};
-pub use testing::{FileCoverage, TestOutcome, TestReport, TestResult};
 
 /// Everything that can go wrong loading a bundle or evaluating a message.
 #[derive(Debug, thiserror::Error)]

@@ -159,20 +159,14 @@ impl PolicyStore {
         let eval_time = started.elapsed().saturating_sub(input_time);
         shared.metrics.evaluation_seconds.observe((input_time + eval_time).as_secs_f64());
 
+        // Counted here; the caller, who knows what becomes of the message, logs it.
         let enforced = shared.mode == Mode::Enforce;
-        let label = match &outcome {
-            Ok(d) if d.deny_reason().is_none() => "allow",
-            Ok(_) if enforced => "deny",
-            Ok(_) => "audit_deny",
-            Err(_) => "error",
-        };
-        shared.metrics.decisions.with_label_values(&[label]).inc();
+        let outcomes = &shared.metrics.outcomes;
         match &outcome {
-            Err(e) => tracing::warn!(error = %e, "policy evaluation failed; refusing the message"),
-            Ok(d) if label == "audit_deny" => {
-                tracing::info!(code = %d.code, reason = %d.reason, "audit mode: policy would deny this message")
-            }
-            Ok(_) => {}
+            Ok(d) if d.deny_reason().is_none() => outcomes.allow.inc(),
+            Ok(_) if enforced => outcomes.deny.inc(),
+            Ok(_) => outcomes.audit_deny.inc(),
+            Err(_) => outcomes.error.inc(),
         }
         let decision_id = uuid::Uuid::new_v4().to_string();
         if let Some(log) = &shared.log {
@@ -303,8 +297,46 @@ pub(crate) fn decision_from(value: regorus::Value) -> Result<Decision, PolicyErr
     if value == regorus::Value::Undefined {
         return Err(PolicyError::MalformedDecision("data.forge.decision is undefined for this input".into()));
     }
+    if let Some(decision) = plain_allow(&value) {
+        return Ok(decision);
+    }
     let json = serde_json::to_value(&value).map_err(|e| PolicyError::MalformedDecision(e.to_string()))?;
     Decision::from_json(json).map_err(PolicyError::MalformedDecision)
+}
+
+/// Most messages are allowed with nothing to do. Recognizing that shape directly spares
+/// every such message a round trip through JSON; anything else takes the checked path.
+fn plain_allow(value: &regorus::Value) -> Option<Decision> {
+    let mut plain =
+        Decision { allow: true, reason: String::new(), code: String::new(), obligations: Default::default() };
+    let mut allowed = false;
+    for (key, field) in value.as_object().ok()?.iter() {
+        match key.as_string().ok()?.as_ref() {
+            "allow" => allowed = *field == regorus::Value::Bool(true),
+            "code" => plain.code = field.as_string().ok()?.to_string(),
+            "reason" => plain.reason = field.as_string().ok()?.to_string(),
+            "obligations" if no_obligations(field) => {}
+            _ => return None,
+        }
+    }
+    allowed.then_some(plain)
+}
+
+fn no_obligations(value: &regorus::Value) -> bool {
+    let is = |v: &regorus::Value, expected: regorus::Value| *v == expected;
+    let Ok(obligations) = value.as_object() else { return false };
+    obligations.iter().all(|(key, v)| match key.as_string().map(|k| k.as_ref()) {
+        Ok("redact" | "hide_tools") => v.as_array().is_ok_and(|a| a.is_empty()),
+        Ok("annotations") => v.as_object().is_ok_and(|o| o.is_empty()),
+        Ok("require_approval") => v.as_object().is_ok_and(|approval| {
+            approval.iter().all(|(k, v)| match k.as_string().map(|k| k.as_ref()) {
+                Ok("required") => is(v, regorus::Value::Bool(false)),
+                Ok("reason") => is(v, regorus::Value::from("")),
+                _ => false,
+            })
+        }),
+        _ => false,
+    })
 }
 
 fn time<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -319,93 +351,43 @@ fn optional_time<S: Serializer>(time: &Option<SystemTime>, s: S) -> Result<S::Ok
 }
 
 #[cfg(test)]
-mod scratch_timing {
+mod tests {
     use super::*;
-    use crate::identity::Principal;
-    use crate::mcp::jsonrpc::{parse, Message, Payload};
-    use crate::policy::input::{Direction, RequestView};
     use serde::Deserialize;
+    use serde_json::json;
+
+    fn regorus(value: serde_json::Value) -> regorus::Value {
+        regorus::Value::deserialize(&value).unwrap()
+    }
 
     #[test]
-    #[ignore]
-    fn timing() {
-        let store = PolicyStore::load(Path::new("policies"), &PolicyConfig::default()).unwrap();
-        let Payload::Single(call) = parse(br#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"get_weather","arguments":{"location":"Seattle, WA","units":"metric"}}}"#, 64).unwrap() else { panic!() };
-        let principal = Principal::default();
-        let definition = serde_json::json!({"name": "get_weather", "inputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}});
-        let n = 20000u32;
-        let mk = || {
-            PolicyInput::for_message(
-                &principal,
-                &call,
-                Direction::ClientToServer,
-                None,
-                RequestView::default(),
-                Some(&definition),
-            )
-        };
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(mk());
+    fn the_plain_allow_shortcut_reads_what_the_checked_path_reads() {
+        let empty = json!({"redact": [], "hide_tools": [], "require_approval": {"required": false, "reason": ""}, "annotations": {}});
+        for plain in [
+            json!({"allow": true}),
+            json!({"allow": true, "code": "allowed", "reason": "", "obligations": empty}),
+            json!({"allow": true, "code": "ok", "obligations": {"redact": []}}),
+        ] {
+            assert_eq!(plain_allow(&regorus(plain.clone())), Some(Decision::from_json(plain).unwrap()));
         }
-        println!("build input        {:?}", t.elapsed() / n);
-        let input = mk();
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(input.to_json());
+        for other in [
+            json!({"allow": false, "reason": "no"}),
+            json!({"code": "allowed"}),
+            json!({"allow": true, "obligations": {"hide_tools": ["x"]}}),
+            json!({"allow": true, "obligations": {"require_approval": {"required": true, "reason": ""}}}),
+            json!({"allow": true, "obligations": {"annotations": {"k": 1}}}),
+            json!({"allow": true, "obligation": {}}),
+            json!({"allow": true, "code": 7}),
+        ] {
+            assert_eq!(plain_allow(&regorus(other.clone())), None, "{other}");
         }
-        println!("to_json            {:?}", t.elapsed() / n);
-        let json = input.to_json();
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(regorus::Value::deserialize(&json).unwrap());
-        }
-        println!("to regorus         {:?}", t.elapsed() / n);
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(serde_json::to_string(&input).unwrap());
-        }
-        println!("to_string          {:?}", t.elapsed() / n);
-        let text = serde_json::to_string(&input).unwrap();
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(regorus::Value::from_json_str(&text).unwrap());
-        }
-        println!("from_json_str      {:?}", t.elapsed() / n);
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(json.clone());
-        }
-        println!("json clone         {:?}", t.elapsed() / n);
-        println!("{text}");
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(input.to_value().unwrap());
-        }
-        println!("to_value           {:?}", t.elapsed() / n);
-        assert_eq!(input.to_value().unwrap(), regorus::Value::deserialize(&json).unwrap());
-        let value = regorus::Value::deserialize(&json).unwrap();
-        let bundle = store.shared.active.load();
-        let t = Instant::now();
-        let mut out = regorus::Value::Null;
-        for _ in 0..n {
-            out = vm::execute(store.shared.id, &bundle.executable, store.shared.limits, value.clone()).unwrap();
-        }
-        println!("vm                 {:?}", t.elapsed() / n);
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(decision_from(out.clone()).unwrap());
-        }
-        println!("decision_from      {:?}", t.elapsed() / n);
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(uuid::Uuid::new_v4().to_string());
-        }
-        println!("uuid               {:?}", t.elapsed() / n);
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(store.evaluate(&input).unwrap());
-        }
-        println!("evaluate           {:?}", t.elapsed() / n);
+    }
+
+    #[test]
+    fn an_undefined_or_malformed_entrypoint_is_an_error() {
+        assert!(matches!(decision_from(regorus::Value::Undefined), Err(PolicyError::MalformedDecision(_))));
+        assert!(matches!(decision_from(regorus(json!({"allow": "yes"}))), Err(PolicyError::MalformedDecision(_))));
+        let full = json!({"allow": true, "obligations": {"hide_tools": ["rm"]}});
+        assert_eq!(decision_from(regorus(full)).unwrap().obligations.hide_tools, vec!["rm"]);
     }
 }

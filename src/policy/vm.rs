@@ -34,8 +34,9 @@ pub(crate) struct Limits {
 /// Stores a thread keeps VMs for. More only happen in tests and tools; the oldest goes.
 const SLOTS_PER_THREAD: usize = 4;
 
-/// Instructions between clock reads: a read costs about as much as 50 instructions.
-const TIMER_CHECK_INTERVAL: NonZeroU32 = NonZeroU32::new(64).expect("non-zero");
+/// Instructions between clock reads. A read costs about as much as a few instructions, and
+/// 256 instructions take microseconds, far below any useful time limit.
+const TIMER_CHECK_INTERVAL: NonZeroU32 = NonZeroU32::new(256).expect("non-zero");
 
 struct Slot {
     store: u64,
