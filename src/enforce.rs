@@ -67,9 +67,9 @@ impl Gateway {
     pub fn decide_server_message(&self, cx: &Context<'_>, message: &Message, answered: Option<&Request>) -> Verdict {
         let Some(policy) = &self.policy else { return Verdict::Forward };
         let mut current = message.clone();
+        let tool = answered.filter(|r| r.method == "tools/call").and_then(Request::subject);
         for rewrites in 0..=MAX_REWRITES {
-            let tool = answered.and_then(|r| Message::Request(r.clone()).subject().map(str::to_owned));
-            let evaluation = self.tools.with_definition(tool.as_deref().unwrap_or_default(), |definition| {
+            let evaluation = self.tools.with_definition(tool.unwrap_or_default(), |definition| {
                 let mut input = PolicyInput::for_message(
                     cx.principal,
                     &current,
@@ -177,8 +177,8 @@ fn rewrite(message: &Message, evaluation: &Evaluation, answered: Option<&Request
             {
                 format!("{}{}{}", &text[..span.start], redaction.replacement, &text[span.end..])
             }
-            Some(_) => redaction.replacement.clone(),
-            None => redaction.replacement.clone(),
+            // No span, or one that does not fit the string: replace the whole value.
+            _ => redaction.replacement.clone(),
         };
         if *text != replaced {
             *text = replaced;

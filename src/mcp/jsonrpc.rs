@@ -150,12 +150,7 @@ impl Message {
     /// The subject of the call that `Mcp-Name` mirrors: the tool or prompt name, or the
     /// resource URI.
     pub fn subject(&self) -> Option<&str> {
-        let key = match self.method()? {
-            "tools/call" | "prompts/get" => "name",
-            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => "uri",
-            _ => return None,
-        };
-        self.params()?.get(key)?.as_str()
+        call_subject(self.method()?, self.params())
     }
 
     /// The `inputResponses` a client returns when it retries a multi round-trip request
@@ -211,6 +206,22 @@ impl ErrorObject {
         }
         Value::Object(obj)
     }
+}
+
+impl Request {
+    /// See [`Message::subject`].
+    pub fn subject(&self) -> Option<&str> {
+        call_subject(&self.method, self.params.as_ref())
+    }
+}
+
+fn call_subject<'a>(method: &str, params: Option<&'a Value>) -> Option<&'a str> {
+    let key = match method {
+        "tools/call" | "prompts/get" => "name",
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => "uri",
+        _ => return None,
+    };
+    params?.get(key)?.as_str()
 }
 
 impl Response {
