@@ -158,3 +158,44 @@ async fn streams_need_a_token_too() {
         .unwrap();
     assert_eq!(gw.client().send(get).await.status, StatusCode::UNAUTHORIZED);
 }
+
+/// The default bundle with a verified caller: a tool hidden from the caller's list cannot be
+/// called by name either, while the tools the caller's role allows pass.
+#[tokio::test]
+async fn a_tool_hidden_from_the_callers_list_cannot_be_called() {
+    let idp = Idp::new("");
+    let tools = r#"{"jsonrpc":"2.0","id":42,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}},{"name":"delete_repo","inputSchema":{"type":"object"}}]}}"#;
+    let upstream = stand_in(Behaviour::Respond { content_type: "application/json", body: tools.into() }).await;
+    let gw = idp.gateway(&upstream);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let claims =
+        json!({"iss": ISSUER, "sub": "vera", "aud": RESOURCE, "iat": now, "exp": now + 300, "roles": ["viewer"]});
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &idp.key).unwrap();
+    let auth = format!("Bearer {token}");
+    let client = gw.client();
+
+    let list =
+        client.post("/mcp", r#"{"jsonrpc":"2.0","id":42,"method":"tools/list"}"#, &[("authorization", &auth)]).await;
+    let names: Vec<String> = list.json()["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["echo"], "a viewer does not see delete_repo");
+
+    let call = |tool: &str| {
+        json!({"jsonrpc": "2.0", "id": 42, "method": "tools/call", "params": {"name": tool, "arguments": {}}})
+            .to_string()
+    };
+    let before = upstream.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let refused = client.post("/mcp", &call("delete_repo"), &[("authorization", &auth)]).await.json();
+    assert_eq!(refused["error"]["code"], -32017, "{refused}");
+    assert_eq!(
+        upstream.requests.load(std::sync::atomic::Ordering::SeqCst),
+        before,
+        "the call never reached the upstream"
+    );
+    let allowed = client.post("/mcp", &call("echo"), &[("authorization", &auth)]).await.json();
+    assert!(allowed.get("result").is_some(), "the near miss passes: {allowed}");
+}
