@@ -90,6 +90,17 @@ async fn a_call_hidden_in_a_batch_refuses_the_batch() {
 }
 
 #[tokio::test]
+async fn requests_sharing_an_id_in_a_batch_are_refused() {
+    // Otherwise the answer to `leaky` could be judged as the answer to `echo`.
+    let s = setup(OK, "enforce").await;
+    let batch = format!("[{},{}]", call("leaky"), call("echo"));
+    let reply = s.gw.client().post("/mcp", &batch, &[]).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"]["code"], -32600);
+    assert_eq!(s.upstream.requests.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
 async fn a_result_can_be_withheld() {
     let s = setup(OK, "enforce").await;
     let reply = s.gw.client().post("/mcp", &call("leaky"), &[]).await;

@@ -309,7 +309,24 @@ pub fn parse(bytes: &[u8], max_depth: usize) -> Result<Payload, ParseError> {
             if items.is_empty() {
                 return Err(ParseError::invalid("empty batch"));
             }
-            items.into_iter().map(message_from_value).collect::<Result<_, _>>().map(Payload::Batch)
+            let messages: Vec<Message> = items.into_iter().map(message_from_value).collect::<Result<_, _>>()?;
+            // Two requests with one id make their answers ambiguous: a response could be
+            // judged as the answer to the other call.
+            let mut ids = std::collections::HashSet::new();
+            if let Some(dup) = messages
+                .iter()
+                .filter_map(|m| match m {
+                    Message::Request(r) => Some(&r.id),
+                    _ => None,
+                })
+                .find(|id| !ids.insert(*id))
+            {
+                return Err(ParseError {
+                    id: Some(dup.clone()),
+                    ..ParseError::invalid(format!("duplicate request id {dup} in a batch"))
+                });
+            }
+            Ok(Payload::Batch(messages))
         }
         other => message_from_value(other).map(Payload::Single),
     }
@@ -587,6 +604,14 @@ mod tests {
         assert_eq!(p.messages().len(), 2);
         assert_eq!(p.messages()[1].subject(), Some("rm"));
         assert_eq!(p.sole_request_id(), None);
+        // Requests sharing an id in one batch are refused: their answers would be ambiguous.
+        let dup =
+            parse(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":1,"method":"tools/call"}]"#, 64);
+        assert!(dup.unwrap_err().message.contains("duplicate request id"));
+        // The near miss: a notification and a response may share nothing with requests' ids.
+        assert!(
+            parse(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":1,"result":{}}]"#, 64).is_ok()
+        );
         // One bad member rejects the whole batch: nothing in it is forwarded unevaluated.
         assert!(parse(
             br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"Tools/call"}]"#,
