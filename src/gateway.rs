@@ -1,21 +1,25 @@
 //! The running gateway: its shared state, and start-up / shutdown.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::config::{Config, Upstream as UpstreamSpec};
+use crate::mcp::jsonrpc::{Id, Request};
 use crate::mcp::session::Sessions;
 use crate::mcp::tools::ToolCatalog;
 use crate::policy::PolicyStore;
 use crate::server::{admin, listener, tls};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::{http::HttpUpstream, stdio::StdioUpstream, Upstream};
+
+/// Legacy-transport requests remembered at most while their answers are outstanding.
+const LEGACY_PENDING_LIMIT: usize = 10_000;
 
 /// State shared by every connection.
 pub struct Gateway {
@@ -32,6 +36,9 @@ pub struct Gateway {
     pub tools: ToolCatalog,
     /// Message paths announced by legacy HTTP+SSE upstreams (`/messages`, …).
     pub legacy_endpoints: RwLock<HashSet<String>>,
+    /// Requests POSTed to a legacy endpoint (path and query) whose answers will come on
+    /// that session's SSE stream, so the stream's policy knows what each answer answers.
+    pub legacy_pending: Mutex<HashMap<(String, Id), Request>>,
     pub draining: AtomicBool,
 }
 
@@ -68,6 +75,7 @@ impl Gateway {
             sessions: Sessions::new(metrics.sessions_active.clone()),
             tools: ToolCatalog::default(),
             legacy_endpoints: RwLock::new(HashSet::new()),
+            legacy_pending: Mutex::new(HashMap::new()),
             draining: AtomicBool::new(false),
             upstream,
             auth,
@@ -80,6 +88,24 @@ impl Gateway {
 
     pub fn is_legacy_endpoint(&self, path: &str) -> bool {
         self.legacy_endpoints.read().unwrap_or_else(|e| e.into_inner()).contains(path)
+    }
+
+    /// Remembers requests sent to a legacy message endpoint until their answers arrive.
+    pub fn expect_legacy_answers<'a>(&self, endpoint: &str, requests: impl Iterator<Item = &'a Request>) {
+        let mut pending = self.legacy_pending.lock().unwrap_or_else(|e| e.into_inner());
+        for request in requests {
+            if pending.len() >= LEGACY_PENDING_LIMIT {
+                // A client that never reads its stream must not grow this without bound.
+                let stale = pending.keys().next().cloned();
+                stale.map(|k| pending.remove(&k));
+            }
+            pending.insert((endpoint.to_string(), request.id.clone()), request.clone());
+        }
+    }
+
+    /// The request a legacy stream's answer answers, if it was sent through the gateway.
+    pub fn legacy_answer_to(&self, endpoint: &str, id: &Id) -> Option<Request> {
+        self.legacy_pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&(endpoint.to_string(), id.clone()))
     }
 }
 

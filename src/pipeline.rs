@@ -133,6 +133,10 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     let initialize = payload.requests().find(|r| r.method == "initialize").cloned();
     let reply_id = payload.sole_request_id().cloned();
     gw.auth.strip_credentials(&mut parts.headers);
+    // On the legacy transport the answers come on the session's SSE stream, not here.
+    if parts.uri.path() != gw.mcp_path {
+        gw.expect_legacy_answers(&path_and_query(&parts.uri), payload.requests());
+    }
     let outbound = Outbound {
         method: Method::POST,
         path_and_query: path_and_query(&parts.uri),
@@ -166,7 +170,13 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         }
     }
     let session = session.or_else(|| log.session.clone());
-    let context = ResponseContext { gw: gw.clone(), requests, cx: cx.into_owned(&gw, session.as_deref()), session };
+    let context = ResponseContext {
+        gw: gw.clone(),
+        requests,
+        cx: cx.into_owned(&gw, session.as_deref()),
+        session,
+        legacy_endpoint: Default::default(),
+    };
     let response = match content_type(&head.headers) {
         ContentType::EventStream => {
             gw.relay_sse(head, upstream_body, Box::new(move |event: sse::Event| context.on_event(event)))
@@ -246,7 +256,13 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
     let (head, upstream_body) = response.into_parts();
     let response = if content_type(&head.headers) == ContentType::EventStream {
         let cx = OwnedContext { principal, session: gw.session_view(log.session.as_deref()), request: request_view };
-        let context = ResponseContext { gw: gw.clone(), requests: HashMap::new(), cx, session: log.session.clone() };
+        let context = ResponseContext {
+            gw: gw.clone(),
+            requests: HashMap::new(),
+            cx,
+            session: log.session.clone(),
+            legacy_endpoint: Default::default(),
+        };
         let on_event: crate::stream::OnEvent = if legacy {
             Box::new(move |event| context.on_legacy_event(event))
         } else {
@@ -267,6 +283,8 @@ struct ResponseContext {
     requests: HashMap<Id, JsonRpcRequest>,
     cx: OwnedContext,
     session: Option<String>,
+    /// A legacy stream's message endpoint (path and query), once announced.
+    legacy_endpoint: std::sync::Mutex<Option<String>>,
 }
 
 /// [`Context`] with owned parts, to live as long as a response stream.
@@ -335,6 +353,7 @@ impl ResponseContext {
         };
         let path = relative.split('?').next().unwrap_or_default().to_string();
         self.gw.legacy_endpoints.write().unwrap_or_else(|e| e.into_inner()).insert(path);
+        *self.legacy_endpoint.lock().unwrap_or_else(|e| e.into_inner()) = Some(relative.clone());
         Some(sse::Event::encode(Some("endpoint"), event.id.as_deref(), &relative))
     }
 
@@ -350,12 +369,12 @@ impl ResponseContext {
             .messages()
             .iter()
             .map(|message| {
-                self.observe(message);
                 let answered = match message {
-                    Message::Response(r) => r.id.as_ref().and_then(|id| self.requests.get(id)),
+                    Message::Response(r) => r.id.as_ref().and_then(|id| self.answered(id)),
                     _ => None,
                 };
-                self.gw.decide_server_message(&cx, message, answered)
+                self.observe(message, answered.as_deref());
+                self.gw.decide_server_message(&cx, message, answered.as_deref())
             })
             .collect();
         if verdicts.iter().all(|v| *v == Verdict::Forward) {
@@ -379,12 +398,22 @@ impl ResponseContext {
         Some(Bytes::from(serde_json::to_vec(&body).expect("JSON serializes")))
     }
 
-    fn observe(&self, message: &Message) {
+    /// The request an answer answers: one of this exchange's, or on a legacy stream, one
+    /// POSTed to its message endpoint.
+    fn answered(&self, id: &Id) -> Option<std::borrow::Cow<'_, JsonRpcRequest>> {
+        if let Some(request) = self.requests.get(id) {
+            return Some(std::borrow::Cow::Borrowed(request));
+        }
+        let endpoint = self.legacy_endpoint.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        self.gw.legacy_answer_to(&endpoint, id).map(std::borrow::Cow::Owned)
+    }
+
+    fn observe(&self, message: &Message, answered: Option<&JsonRpcRequest>) {
         let metrics = &self.gw.metrics;
         metrics.messages.with_label_values(&["server_to_client", kind(message)]).inc();
         let Message::Response(response) = message else { return };
         let Some(result) = response.result() else { return };
-        let method = response.id.as_ref().and_then(|id| self.requests.get(id)).map(|r| r.method.as_str());
+        let method = answered.map(|r| r.method.as_str());
         match method {
             Some("tools/list") => self.gw.tools.observe_list(result),
             Some("server/discover") => {

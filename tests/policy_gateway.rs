@@ -160,3 +160,80 @@ async fn an_edited_bundle_applies_to_the_next_message_and_a_broken_one_is_refuse
     let (status, body) = s.gw.admin_get("/readyz").await;
     assert!(body.contains("decision.rego"), "readyz names the failure: {status} {body}");
 }
+
+/// Reads a legacy SSE stream until a message with `id` arrives; returns its JSON.
+async fn next_answer<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, seen: &mut String, id: u64) -> serde_json::Value {
+    use tokio::io::AsyncReadExt;
+    loop {
+        for line in seen.lines() {
+            if let Some(data) = line.strip_prefix("data: ") {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(data) {
+                    if v["id"] == id {
+                        return v;
+                    }
+                }
+            }
+        }
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut chunk)).await.unwrap().unwrap();
+        assert!(n > 0, "stream ended before the answer to {id}: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    }
+}
+
+/// Answers on the legacy 2024-11-05 transport arrive on the SSE stream, not the POST; policy
+/// on them still knows which call they answer (a real TS SDK v1 server behind the gateway).
+#[tokio::test]
+async fn legacy_sse_answers_are_judged_as_answers_to_their_calls() {
+    use tokio::io::AsyncWriteExt;
+    let peers = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers");
+    assert!(
+        peers.join("node_modules/@modelcontextprotocol/sdk").exists(),
+        "SDK peers not installed: run scripts/test.sh"
+    );
+    let mut command = std::process::Command::new("node");
+    command.arg(peers.join("ts-v1-server.mjs"));
+    let server = common::ListeningServer::start(command);
+
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    std::fs::write(bundle.join("decision.rego"), BUNDLE.replace("== \"leaky\"", "== \"echo\"")).unwrap();
+    let config = common::write_config(dir.path(), &format!("policy:\n  bundle: {}\n", bundle.display()));
+    let gw = Gateway::start(&["--upstream", &server.url("/mcp"), "--config", config.to_str().unwrap()]);
+    let client = gw.client();
+
+    let mut stream = client.connect().await.unwrap();
+    stream.write_all(b"GET /sse HTTP/1.1\r\nhost: localhost\r\naccept: text/event-stream\r\n\r\n").await.unwrap();
+    let mut seen = String::new();
+    let endpoint = loop {
+        use tokio::io::AsyncReadExt;
+        if let Some(at) = seen.find("event: endpoint") {
+            if let Some(line) = seen[at..].lines().find_map(|l| l.strip_prefix("data: ")) {
+                break line.trim().to_string();
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(n > 0);
+        seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
+    };
+    assert!(endpoint.starts_with("/messages"), "the endpoint points at the gateway: {endpoint}");
+
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    assert_eq!(client.post(&endpoint, &init.to_string(), &[]).await.status, StatusCode::ACCEPTED);
+    next_answer(&mut stream, &mut seen, 1).await;
+    client.post(&endpoint, r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, &[]).await;
+
+    let echo = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "classified"}}});
+    client.post(&endpoint, &echo.to_string(), &[]).await;
+    let answer = next_answer(&mut stream, &mut seen, 2).await;
+    assert_eq!(answer["error"]["code"], -32017, "{answer}");
+    assert!(!seen.contains("echo: classified"), "the withheld result never reaches the client");
+
+    let add = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 2, "b": 3}}});
+    client.post(&endpoint, &add.to_string(), &[]).await;
+    let answer = next_answer(&mut stream, &mut seen, 3).await;
+    assert_eq!(answer["result"]["structuredContent"]["sum"], 5, "the near miss passes: {answer}");
+}
