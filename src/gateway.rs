@@ -96,8 +96,9 @@ impl Gateway {
         for request in requests {
             if pending.len() >= LEGACY_PENDING_LIMIT {
                 // A client that never reads its stream must not grow this without bound.
-                let stale = pending.keys().next().cloned();
-                stale.map(|k| pending.remove(&k));
+                if let Some(stale) = pending.keys().next().cloned() {
+                    pending.remove(&stale);
+                }
             }
             pending.insert((endpoint.to_string(), request.id.clone()), request.clone());
         }
