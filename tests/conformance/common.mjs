@@ -82,6 +82,23 @@ export function parseArgs(argv) {
   return out;
 }
 
+/// Parses the command line of the server script `name`; prints usage and exits on
+/// `--help` (status 0) or a bad argument (status 2).
+export function optionsOrExit(name) {
+  let opts;
+  try {
+    opts = parseArgs(process.argv);
+  } catch (e) {
+    process.stderr.write(`${e.message}\n${USAGE(name)}`);
+    process.exit(2);
+  }
+  if (opts.help) {
+    process.stdout.write(USAGE(name));
+    process.exit(0);
+  }
+  return opts;
+}
+
 export function log(name, ...parts) {
   process.stderr.write(`[${name}] ${parts.join(' ')}\n`);
 }

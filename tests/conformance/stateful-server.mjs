@@ -34,19 +34,7 @@ import {
   isInitializeRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 
-import {
-  RED_PIXEL_PNG,
-  SILENT_WAV,
-  JSON_SCHEMA_2020_12_INPUT,
-  USAGE,
-  checkLoopbackHostAndOrigin,
-  exitOnSignals,
-  log as logLine,
-  parseArgs,
-  readBody,
-  sendJsonRpcError,
-  sleep,
-} from './common.mjs';
+import { RED_PIXEL_PNG, SILENT_WAV, JSON_SCHEMA_2020_12_INPUT, checkLoopbackHostAndOrigin, exitOnSignals, log as logLine, readBody, sendJsonRpcError, sleep, optionsOrExit } from './common.mjs';
 
 const NAME = 'stateful-server';
 const log = (...a) => logLine(NAME, ...a);
@@ -688,18 +676,8 @@ async function handleMcp(req, res) {
 }
 
 function main() {
-  let opts;
-  try {
-    opts = parseArgs(process.argv);
-  } catch (e) {
-    process.stderr.write(`${e.message}\n${USAGE('stateful-server.mjs')}`);
-    process.exit(2);
-  }
+  const opts = optionsOrExit('stateful-server.mjs');
   allowHosts = opts.allowHosts;
-  if (opts.help) {
-    process.stdout.write(USAGE('stateful-server.mjs'));
-    return;
-  }
 
   const httpServer = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

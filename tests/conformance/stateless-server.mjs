@@ -33,18 +33,7 @@ import {
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { z } from 'zod';
 
-import {
-  JSON_SCHEMA_2020_12_INPUT,
-  RED_PIXEL_PNG,
-  SILENT_WAV,
-  USAGE,
-  checkLoopbackHostAndOrigin,
-  exitOnSignals,
-  log as logLine,
-  parseArgs,
-  sendJsonRpcError,
-  sleep,
-} from './common.mjs';
+import { JSON_SCHEMA_2020_12_INPUT, RED_PIXEL_PNG, SILENT_WAV, checkLoopbackHostAndOrigin, exitOnSignals, log as logLine, sendJsonRpcError, sleep, optionsOrExit } from './common.mjs';
 
 const NAME = 'stateless-server';
 const log = (...a) => logLine(NAME, ...a);
@@ -595,18 +584,8 @@ function buildServer() {
 }
 
 function main() {
-  let opts;
-  try {
-    opts = parseArgs(process.argv);
-  } catch (e) {
-    process.stderr.write(`${e.message}\n${USAGE('stateless-server.mjs')}`);
-    process.exit(2);
-  }
+  const opts = optionsOrExit('stateless-server.mjs');
   allowHosts = opts.allowHosts;
-  if (opts.help) {
-    process.stdout.write(USAGE('stateless-server.mjs'));
-    return;
-  }
 
   handler = createMcpHandler(() => buildServer(), {
     onerror: (err) => log(`sdk: ${err?.message ?? err}`),

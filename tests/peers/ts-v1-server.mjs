@@ -25,7 +25,7 @@ import {
     UnsubscribeRequestSchema,
     isInitializeRequest
 } from '@modelcontextprotocol/sdk/types.js';
-import { Recorder, httpInfo, listen, log, parseArgs, readBody, sendJson, sleep, waitFor } from './lib/common.mjs';
+import { Recorder, greetingPrompt, httpInfo, simplePrompt, listen, log, parseArgs, readBody, sendJson, sleep, waitFor } from './lib/common.mjs';
 
 const args = parseArgs(process.argv.slice(2), { port: 'number', json: 'boolean', record: 'string' });
 const JSON_MODE = !!args.json;
@@ -292,17 +292,9 @@ function buildServer(link) {
                 style: z.string().optional()
             }
         },
-        async ({ name, style }) => ({
-            description: 'A greeting prompt',
-            messages: [{ role: 'user', content: { type: 'text', text: `Greet ${name} in a ${style ?? 'plain'} style.` } }]
-        })
+        greetingPrompt
     );
-    server.registerPrompt('simple', { description: 'A prompt without arguments' }, async () => ({
-        messages: [
-            { role: 'user', content: { type: 'text', text: 'Say something simple.' } },
-            { role: 'assistant', content: { type: 'text', text: 'Something simple.' } }
-        ]
-    }));
+    server.registerPrompt('simple', { description: 'A prompt without arguments' }, simplePrompt);
     return server;
 }
 

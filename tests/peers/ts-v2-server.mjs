@@ -23,7 +23,7 @@ import {
     inputResponse
 } from '@modelcontextprotocol/server';
 import { toNodeHandler } from '@modelcontextprotocol/node';
-import { Recorder, httpInfo, listen, log, parseArgs, readBody, sendJson, sleep, waitFor } from './lib/common.mjs';
+import { Recorder, greetingPrompt, httpInfo, simplePrompt, listen, log, parseArgs, readBody, sendJson, sleep, waitFor } from './lib/common.mjs';
 
 const args = parseArgs(process.argv.slice(2), { port: 'number', record: 'string', legacy: 'string' });
 const recorder = new Recorder(args.record);
@@ -225,17 +225,9 @@ function buildServer({ era }) {
             description: 'Greets someone',
             argsSchema: z.object({ name: completable(z.string(), value => NAMES.filter(n => n.startsWith(value))), style: z.string().optional() })
         },
-        async ({ name, style }) => ({
-            description: 'A greeting prompt',
-            messages: [{ role: 'user', content: { type: 'text', text: `Greet ${name} in a ${style ?? 'plain'} style.` } }]
-        })
+        greetingPrompt
     );
-    server.registerPrompt('simple', { description: 'A prompt without arguments' }, async () => ({
-        messages: [
-            { role: 'user', content: { type: 'text', text: 'Say something simple.' } },
-            { role: 'assistant', content: { type: 'text', text: 'Something simple.' } }
-        ]
-    }));
+    server.registerPrompt('simple', { description: 'A prompt without arguments' }, simplePrompt);
     return server;
 }
 

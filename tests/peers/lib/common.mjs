@@ -102,6 +102,18 @@ export function listen(server, port) {
     });
 }
 
+// Prompt handlers both SDK generations' servers register (their argument schemas differ).
+export const greetingPrompt = async ({ name, style }) => ({
+    description: 'A greeting prompt',
+    messages: [{ role: 'user', content: { type: 'text', text: `Greet ${name} in a ${style ?? 'plain'} style.` } }]
+});
+export const simplePrompt = async () => ({
+    messages: [
+        { role: 'user', content: { type: 'text', text: 'Say something simple.' } },
+        { role: 'assistant', content: { type: 'text', text: 'Something simple.' } }
+    ]
+});
+
 export const sleep = ms => new Promise(r => setTimeout(r, ms));
 
 /**
