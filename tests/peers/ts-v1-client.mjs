@@ -18,7 +18,7 @@ import {
     ResourceUpdatedNotificationSchema,
     ToolListChangedNotificationSchema
 } from '@modelcontextprotocol/sdk/types.js';
-import { Transcript, ensureCa, log, parseArgs, sleep, waitFor } from './lib/common.mjs';
+import { Transcript, ensureCa, log, parseArgs, resourceReadSteps, sleep, waitFor } from './lib/common.mjs';
 
 const args = parseArgs(process.argv.slice(2), { url: 'string', transport: 'string', ca: 'string', resume: 'boolean' });
 ensureCa(args.ca);
@@ -142,12 +142,7 @@ await t.run('logging via tool', async () => {
     return { result: r, messages: seen.logs.slice() };
 });
 
-await t.run('resources/list', () => client.listResources());
-await t.run('resources/templates/list', () => client.listResourceTemplates());
-await t.run('resources/read static', () => client.readResource({ uri: 'test://static/hello' }));
-await t.run('resources/read blob', () => client.readResource({ uri: 'test://static/blob' }));
-await t.run('resources/read template', () => client.readResource({ uri: 'test://items/42' }));
-await t.run('resources/read unknown', () => client.readResource({ uri: 'test://nope' }), { expectError: true });
+await resourceReadSteps(t, client);
 await t.run('resources/subscribe + updated', async () => {
     await client.subscribeResource({ uri: 'test://static/counter' });
     const touch = await client.callTool({ name: 'touch-resource', arguments: { uri: 'test://static/counter' } });

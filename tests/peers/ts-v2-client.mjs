@@ -9,7 +9,7 @@
 // Exit code 1 when a step fails unexpectedly.
 import { randomUUID } from 'node:crypto';
 import { Client, LOG_LEVEL_META_KEY, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { Transcript, ensureCa, log, parseArgs, sleep, waitFor } from './lib/common.mjs';
+import { Transcript, ensureCa, log, parseArgs, resourceReadSteps, sleep, waitFor } from './lib/common.mjs';
 
 const args = parseArgs(process.argv.slice(2), { url: 'string', ca: 'string' });
 ensureCa(args.ca);
@@ -191,12 +191,7 @@ await t.run(
 );
 await manual.close().catch(() => {});
 
-await t.run('resources/list', () => client.listResources());
-await t.run('resources/templates/list', () => client.listResourceTemplates());
-await t.run('resources/read static', () => client.readResource({ uri: 'test://static/hello' }));
-await t.run('resources/read blob', () => client.readResource({ uri: 'test://static/blob' }));
-await t.run('resources/read template', () => client.readResource({ uri: 'test://items/42' }));
-await t.run('resources/read unknown', () => client.readResource({ uri: 'test://nope' }), { expectError: true });
+await resourceReadSteps(t, client);
 
 await t.run('subscriptions/listen', async () => {
     const sub = await client.listen({ toolsListChanged: true, resourceSubscriptions: ['test://static/counter'] });

@@ -191,6 +191,17 @@ export class Transcript {
 }
 
 /** Resolve when `pred()` becomes true, or reject after `ms`. */
+// The resource steps every TypeScript client scenario runs (both SDK generations' clients
+// name these methods alike).
+export async function resourceReadSteps(t, client) {
+    await t.run('resources/list', () => client.listResources());
+    await t.run('resources/templates/list', () => client.listResourceTemplates());
+    await t.run('resources/read static', () => client.readResource({ uri: 'test://static/hello' }));
+    await t.run('resources/read blob', () => client.readResource({ uri: 'test://static/blob' }));
+    await t.run('resources/read template', () => client.readResource({ uri: 'test://items/42' }));
+    await t.run('resources/read unknown', () => client.readResource({ uri: 'test://nope' }), { expectError: true });
+}
+
 export async function waitFor(pred, ms, what) {
     const end = Date.now() + ms;
     while (!pred()) {
