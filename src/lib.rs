@@ -12,6 +12,7 @@ pub mod mcp;
 pub mod pipeline;
 pub mod policy;
 pub mod server;
+pub mod signing;
 pub mod stream;
 pub mod telemetry;
 pub mod upstream;
