@@ -14,6 +14,10 @@ use serde_json::json;
 use std::hint::black_box;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+// The allocator the gateway runs with (src/main.rs), so the numbers are the gateway's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ISSUER: &str = "https://idp.example";
 const RESOURCE: &str = "https://gw.example/mcp";
 
