@@ -40,7 +40,8 @@ fn python() -> Command {
 
 /// A gateway requiring ES256 tokens from one issuer, enforcing a copy of the default bundle
 /// (with `blocked` as its `blocked_server_requests`), logging decisions to a file, in front
-/// of an SDK server that records what it receives.
+/// of an SDK server that records what it receives. The evaluation budget is wide: these
+/// tests are about decisions, not budgets, and CI machines can be starved of CPU.
 struct Deployment {
     dir: tempfile::TempDir,
     key: EncodingKey,
@@ -57,7 +58,7 @@ impl Deployment {
         let bundle = default_bundle_with(dir.path(), blocked);
         let yaml = format!(
             "auth:\n  mode: required\n  resource: {RESOURCE}\n  issuers:\n    - issuer: {ISSUER}\n      pem: {}\n\
-             policy:\n  bundle: {}\n  decision_log:\n    enabled: true\n    path: {}\n",
+             policy:\n  bundle: {}\n  eval_timeout: 5s\n  decision_log:\n    enabled: true\n    path: {}\n",
             pem.display(),
             bundle.display(),
             dir.path().join("decisions.jsonl").display(),
@@ -79,8 +80,13 @@ impl Deployment {
 
     /// Runs a client's `policy` scenario through the gateway with `token` and returns its
     /// transcript's steps by name.
-    fn run(&self, mut client: Command, token: &str) -> serde_json::Map<String, Value> {
-        let url = format!("https://localhost:{}/mcp", self.gw.addr.port());
+    fn run(&self, client: Command, token: &str) -> serde_json::Map<String, Value> {
+        self.run_at("/mcp", client, token)
+    }
+
+    /// [`Deployment::run`] with the client pointed at `path` on the gateway.
+    fn run_at(&self, path: &str, mut client: Command, token: &str) -> serde_json::Map<String, Value> {
+        let url = format!("https://localhost:{}{path}", self.gw.addr.port());
         client.args(["--url", &url, "--scenario", "policy", "--bearer", token]).arg("--ca").arg(self.gw.ca_path());
         let output = bounded_output(client, Duration::from_secs(90));
         assert!(
@@ -287,12 +293,17 @@ fn refusals_answered_upstream(d: &Deployment) -> Vec<Value> {
 /// A sampling request the policy refuses in a stateful session never reaches the client, and
 /// the server gets an error answer in its place instead of waiting forever: the tool call
 /// that asked ends, as a tool error. With SSE responses the request travels on the call's
-/// stream; with JSON responses, on the session's GET stream.
+/// stream; with JSON responses, on the session's GET stream; on the legacy HTTP+SSE
+/// transport, on its one stream, and the answer goes to its message endpoint.
 #[test]
 fn a_refused_sampling_request_is_answered_to_the_ts_sdk_server() {
-    for mode in [&[][..], &["--json"][..]] {
+    let cases: [(&[&str], &str, &[&str]); 3] =
+        [(&[], "/mcp", &[]), (&["--json"], "/mcp", &[]), (&[], "/sse", &["--transport", "sse"])];
+    for (mode, path, transport) in cases {
         let d = Deployment::start(ts_v1_server(mode), &["sampling/createMessage"]);
-        let steps = d.run(ts_v1_client(), &d.token("dana", &["developer"]));
+        let mut client = ts_v1_client();
+        client.args(transport);
+        let steps = d.run_at(path, client, &d.token("dana", &["developer"]));
         let sampling = &steps["sampling via tool"];
         assert_eq!(sampling["ok"], true, "{mode:?}: the call ends: {sampling}");
         assert_eq!(sampling["result"]["samplingRequestsSeenByClient"], 0, "{mode:?}");
