@@ -141,7 +141,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _watcher = match (&tls, gw.config.tls.reload) {
         (Some((reloading, paths)), true) => Some(
             reloading
-                .watch(paths.clone(), gw.config.tls.clone(), gw.metrics.clone())
+                .watch(paths.clone(), gw.config.tls.clone(), gw.metrics.tls_reloads.clone())
                 .context("watching the TLS certificate for changes")?,
         ),
         _ => None,
