@@ -168,7 +168,8 @@ fn existing_sidecars_volumes_and_annotations_are_kept() {
     let review = review_fixture("existing_sidecar");
     let a = answer(DEFAULT, "existing_sidecar");
     assert_eq!(a.outcome, Outcome::Injected);
-    let names: Vec<&str> = a.pod["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        a.pod["spec"]["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["server", "istio-proxy", "forge"]);
     assert_eq!(a.container("istio-proxy"), &review["request"]["object"]["spec"]["containers"][1]);
     assert!(a.volume("istio-envoy").is_some() && a.volume("forge-tls").is_some());
@@ -181,7 +182,8 @@ fn existing_sidecars_volumes_and_annotations_are_kept() {
 fn a_pod_without_labels_annotations_or_volumes_gets_them_created() {
     let a = answer(DEFAULT, "no_metadata_maps");
     assert_eq!(a.outcome, Outcome::Injected);
-    let ops: Vec<&str> = a.patch.as_ref().unwrap().as_array().unwrap().iter().map(|op| op["path"].as_str().unwrap()).collect();
+    let ops: Vec<&str> =
+        a.patch.as_ref().unwrap().as_array().unwrap().iter().map(|op| op["path"].as_str().unwrap()).collect();
     assert!(ops.contains(&"/metadata/annotations") && ops.contains(&"/spec/volumes"), "{ops:?}");
 }
 

@@ -64,7 +64,10 @@ fn start() -> Webhook {
     let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
     let field = |name: &str| -> SocketAddr {
         let url = line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or_else(|| {
-            panic!("webhook did not start ({line:?}): {}", std::fs::read_to_string(dir.path().join("stderr.log")).unwrap())
+            panic!(
+                "webhook did not start ({line:?}): {}",
+                std::fs::read_to_string(dir.path().join("stderr.log")).unwrap()
+            )
         });
         url.split("://").nth(1).unwrap().split('/').next().unwrap().parse().unwrap()
     };

@@ -88,11 +88,8 @@ pub fn review(config: &WebhookConfig, body: &[u8]) -> Result<Reviewed, InvalidRe
         && request.kind.kind == "Pod"
         && request.operation == "CREATE"
         && request.sub_resource.is_empty();
-    let (outcome, response) = if is_pod_creation {
-        decide(config, &request)
-    } else {
-        (Outcome::Skipped, json!({"allowed": true}))
-    };
+    let (outcome, response) =
+        if is_pod_creation { decide(config, &request) } else { (Outcome::Skipped, json!({"allowed": true})) };
     let mut response = response;
     response["uid"] = Value::String(request.uid);
     let body = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response});
@@ -115,9 +112,8 @@ fn decide(config: &WebhookConfig, request: &Request) -> (Outcome, Value) {
         let warning = "forge: the pod already has a container named `forge`; not injected";
         return (Outcome::Skipped, json!({"allowed": true, "warnings": [warning]}));
     }
-    let planned = annotations::inject_choice(&labels, &pod_annotations)
-        .map_err(|p| vec![p])
-        .and_then(|choice| match choice {
+    let planned =
+        annotations::inject_choice(&labels, &pod_annotations).map_err(|p| vec![p]).and_then(|choice| match choice {
             Some(false) => Ok(None),
             // Reaching the webhook at all means the pod or its namespace opted in (the
             // MutatingWebhookConfiguration's selectors), so silence means yes.
@@ -177,11 +173,7 @@ fn has_container(pod: &Value, name: &str) -> bool {
 /// The pod's name, or its `generateName` prefix (pods from controllers have no name yet).
 fn pod_name(pod: &Value) -> String {
     let metadata = &pod["metadata"];
-    metadata["name"]
-        .as_str()
-        .or_else(|| metadata["generateName"].as_str())
-        .unwrap_or("(unnamed)")
-        .to_string()
+    metadata["name"].as_str().or_else(|| metadata["generateName"].as_str()).unwrap_or("(unnamed)").to_string()
 }
 
 #[cfg(test)]
@@ -204,7 +196,11 @@ mod tests {
 
     #[test]
     fn not_a_review_is_invalid() {
-        for body in [&b"{"[..], br#"{"apiVersion":"v1","kind":"Pod"}"#, br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#] {
+        for body in [
+            &b"{"[..],
+            br#"{"apiVersion":"v1","kind":"Pod"}"#,
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#,
+        ] {
             assert!(review(&config(), body).is_err(), "{}", String::from_utf8_lossy(body));
         }
     }

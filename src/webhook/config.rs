@@ -138,7 +138,8 @@ impl WebhookConfig {
         if self.image.trim().is_empty() || self.image.contains(char::is_whitespace) {
             return Err(ConfigError::new("image", "must name the Forge sidecar image, e.g. ghcr.io/forge/forge:0.1.0"));
         }
-        for (field, map) in [("resources.requests", &self.resources.requests), ("resources.limits", &self.resources.limits)]
+        for (field, map) in
+            [("resources.requests", &self.resources.requests), ("resources.limits", &self.resources.limits)]
         {
             for (resource, quantity) in map {
                 if !["cpu", "memory", "ephemeral-storage"].contains(&resource.as_str()) {

@@ -85,7 +85,8 @@ pub fn inject(config: &WebhookConfig, overrides: &Overrides, pod: &Value) -> Res
     };
     for taken in [UPSTREAM_PORT_NAME, ADMIN_PORT_NAME] {
         if ports.iter().any(|p| p.name.as_deref() == Some(taken)) {
-            problems.push(Problem::new("spec.containers", format!("a container already declares a port named `{taken}`")));
+            problems
+                .push(Problem::new("spec.containers", format!("a container already declares a port named `{taken}`")));
         }
     }
     if upstream.takeover.is_none() && ports.iter().any(|p| p.name.as_deref() == Some(mcp_port_name.as_str())) {
@@ -100,7 +101,8 @@ pub fn inject(config: &WebhookConfig, overrides: &Overrides, pod: &Value) -> Res
     let admin = free_port(config.admin_port, &used).ok_or_else(|| vec![no_free_port("adminPort")])?;
 
     let volumes = volumes(config, overrides);
-    let existing: Vec<&str> = spec["volumes"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
+    let existing: Vec<&str> =
+        spec["volumes"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
     for volume in &volumes {
         let name = volume["name"].as_str().unwrap_or_default();
         if existing.contains(&name) {
@@ -181,7 +183,9 @@ fn upstream(config: &WebhookConfig, overrides: &Overrides, ports: &[DeclaredPort
                 ),
             ))
         }
-        ([], _) => return Err(Problem::new(annotations::UPSTREAM_PORT, format!("no container declares port {wanted}"))),
+        ([], _) => {
+            return Err(Problem::new(annotations::UPSTREAM_PORT, format!("no container declares port {wanted}")))
+        }
         (_, _) => {
             return Err(Problem::new(
                 annotations::UPSTREAM_PORT,
@@ -215,7 +219,9 @@ fn no_free_port(field: &str) -> Problem {
 /// names it (Kubernetes refuses a pod whose probe names a port the container lacks).
 fn rename_port(spec: &Value, port: &DeclaredPort, patch: &mut Vec<Value>) {
     let base = format!("/spec/containers/{}", port.container);
-    patch.push(json!({"op": "replace", "path": format!("{base}/ports/{}/name", port.index), "value": UPSTREAM_PORT_NAME}));
+    patch.push(
+        json!({"op": "replace", "path": format!("{base}/ports/{}/name", port.index), "value": UPSTREAM_PORT_NAME}),
+    );
     let container = &spec["containers"][port.container];
     let old = port.name.as_deref();
     let handlers = ["livenessProbe", "readinessProbe", "startupProbe"]
@@ -334,9 +340,7 @@ fn sidecar(
             json!({"name": name, "mountPath": mount_path(name), "readOnly": name != "forge-state"})
         })
         .collect();
-    let probe = |path: &str, period: u64| {
-        json!({"httpGet": {"path": path, "port": ADMIN_PORT_NAME}, "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3})
-    };
+    let probe = |path: &str, period: u64| json!({"httpGet": {"path": path, "port": ADMIN_PORT_NAME}, "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": 3});
     json!({
         "name": CONTAINER_NAME,
         "image": config.image,

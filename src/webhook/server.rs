@@ -66,8 +66,10 @@ impl Metrics {
                 .buckets(vec![0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0]),
             &["outcome"],
         )?;
-        let tls_reloads =
-            IntCounterVec::new(Opts::new("forge_tls_reloads_total", "TLS certificate reloads, by result"), &["result"])?;
+        let tls_reloads = IntCounterVec::new(
+            Opts::new("forge_tls_reloads_total", "TLS certificate reloads, by result"),
+            &["result"],
+        )?;
         for collector in [admissions.clone(), tls_reloads.clone()] {
             registry.register(Box::new(collector))?;
         }
@@ -93,7 +95,8 @@ impl admin::Probes for Webhook {
 
 /// Serves until SIGTERM or SIGINT, then drains in-flight reviews and returns.
 pub async fn run(config: WebhookConfig, options: Options) -> anyhow::Result<()> {
-    let tls_config = TlsConfig { cert: Some(options.tls_cert.clone()), key: Some(options.tls_key.clone()), ..Default::default() };
+    let tls_config =
+        TlsConfig { cert: Some(options.tls_cert.clone()), key: Some(options.tls_key.clone()), ..Default::default() };
     let paths = tls::CertPaths { cert: options.tls_cert, key: options.tls_key, generated: false };
     let reloading = tls::ReloadingConfig::new(tls::server_config(&paths, &tls_config)?);
     let webhook = Arc::new(Webhook { config, metrics: Metrics::new()?, draining: AtomicBool::new(false) });
