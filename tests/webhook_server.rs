@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -54,24 +53,7 @@ fn start() -> Webhook {
         .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-    let field = |name: &str| -> SocketAddr {
-        let url = line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or_else(|| {
-            panic!(
-                "webhook did not start ({line:?}): {}",
-                std::fs::read_to_string(dir.path().join("stderr.log")).unwrap()
-            )
-        });
-        url.split("://").nth(1).unwrap().split('/').next().unwrap().parse().unwrap()
-    };
-    let (mutate, admin) = (field("mutate"), field("admin"));
+    let [mutate, admin] = common::announced_addrs(&mut child, ["mutate", "admin"], &dir.path().join("stderr.log"));
     Webhook { child, mutate, admin, dir }
 }
 

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -132,22 +131,7 @@ fn start(container: &Value) -> Sidecar {
     }
     let log = std::fs::File::create(dirs.path().join("stderr.log")).unwrap();
     let mut child = process.stdout(Stdio::piped()).stderr(log).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-    let field = |name: &str| -> SocketAddr {
-        let url = line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or_else(|| {
-            let log = std::fs::read_to_string(dirs.path().join("stderr.log")).unwrap_or_default();
-            panic!("the sidecar did not start ({line:?}):\n{log}")
-        });
-        url.split("://").nth(1).unwrap().split('/').next().unwrap().parse().unwrap()
-    };
-    let (mcp, admin) = (field("mcp"), field("admin"));
+    let [mcp, admin] = common::announced_addrs(&mut child, ["mcp", "admin"], &dirs.path().join("stderr.log"));
     let ca = mounts.iter().find(|(m, _)| m == "/etc/forge/tls").unwrap().1.join("tls.crt");
     Sidecar { child, mcp, admin, ca, _dirs: dirs }
 }

@@ -124,16 +124,8 @@ pub async fn run(config: WebhookConfig, options: Options) -> anyhow::Result<()> 
 }
 
 async fn on_signal(webhook: Arc<Webhook>, shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
-    }
-    tracing::info!("shutting down: no new connections; finishing in-flight reviews");
+    let signal = listener::shutdown_signal().await;
+    tracing::info!(signal, "shutting down: no new connections; finishing in-flight reviews");
     webhook.draining.store(true, Ordering::Relaxed);
     shutdown.cancel();
 }
@@ -145,18 +137,7 @@ async fn serve(
     shutdown: CancellationToken,
 ) {
     let graceful = GracefulShutdown::new();
-    loop {
-        let (stream, remote) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, remote)) = listener::accept(&listener, &shutdown).await {
         let (webhook, acceptor, watcher) =
             (webhook.clone(), tokio_rustls::TlsAcceptor::from(tls.current()), graceful.watcher());
         tokio::spawn(async move {
