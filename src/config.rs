@@ -50,6 +50,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// Rego policy; the default bundle in `policies/`, enforcing, unless configured.
     pub policy: crate::policy::PolicyConfig,
+    /// OpenTelemetry traces over OTLP/HTTP; off by default.
+    pub tracing: crate::telemetry::TracingConfig,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -68,6 +70,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: Default::default(),
             policy: Default::default(),
+            tracing: Default::default(),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -377,6 +380,9 @@ impl Config {
         }
         if let Err(e) = self.policy.validate() {
             return Err(ConfigError::new(&e.field, e.message));
+        }
+        if let Err(e) = self.tracing.validate() {
+            return Err(ConfigError::new(e.field, e.message));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));

@@ -199,8 +199,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     config.validate()?;
     config.upstream.parse()?;
-    let _log_guard = forge::telemetry::init_logging(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Declared after the runtime so they are dropped first: flushing traces needs it.
+    let _telemetry = forge::telemetry::init_logging_and_tracing(&config.log, &config.tracing, runtime.handle())?;
     runtime.block_on(forge::gateway::run(config))
 }
 
