@@ -251,3 +251,34 @@ async fn an_unsampled_caller_is_not_exported_and_tracing_is_off_by_default() {
     let head = upstream.heads.lock().unwrap()[1].clone();
     assert!(head.contains(&format!("traceparent: {sampled}")), "{head}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_collector_costs_spans_not_requests() {
+    let upstream = common::stand_in(common::Behaviour::Respond {
+        content_type: "application/json",
+        body: r#"{"jsonrpc":"2.0","id":42,"result":{"content":[]}}"#.into(),
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let dead = format!("{}/v1/traces", common::dead_port_url().trim_end_matches("/mcp"));
+    let config = common::write_config(
+        dir.path(),
+        &format!("tracing:\n  enabled: true\n  endpoint: {dead}\n  export_interval: 100ms\n  timeout: 1s\npolicy:\n  enabled: false\n"),
+    );
+    let gw = Gateway::start(&["--upstream", &upstream.url, "--config", config.to_str().unwrap()]);
+    // Requests spread over several export intervals, so several exports fail.
+    let failed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            assert_eq!(gw.client().post("/mcp", common::TOOLS_CALL, &[]).await.status, StatusCode::OK);
+            let failures = gw.metric("forge_trace_exports_total{result=\"error\"}").await;
+            if failures >= 2.0 {
+                return failures;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(failed.is_ok(), "exports to a dead collector are counted as errors");
+    let logs = gw.log_containing("trace export failed");
+    assert_eq!(logs.matches("trace export failed").count(), 1, "logged once while it lasts: {logs}");
+}

@@ -29,6 +29,34 @@ pub const TARGET: &str = "forge::trace";
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
+/// `forge_trace_exports_total{result}`: OTLP exports by result (`ok`, `error`). Global
+/// because the exporter is built before the gateway's registry; [`super::metrics::Metrics`]
+/// registers it.
+pub static EXPORTS: std::sync::LazyLock<prometheus::IntCounterVec> = std::sync::LazyLock::new(|| {
+    let opts = prometheus::Opts::new("forge_trace_exports_total", "OTLP trace exports to the collector, by result");
+    prometheus::IntCounterVec::new(opts, &["result"]).expect("valid metric")
+});
+
+/// Whether the last export failed: failures are logged when they start and when they end,
+/// not once per export while a collector is down.
+static FAILING: AtomicBool = AtomicBool::new(false);
+
+fn record_export(result: &Result<http::Response<Bytes>, opentelemetry_http::HttpError>) {
+    let failure = match result {
+        Ok(response) if response.status().is_success() => None,
+        Ok(response) => Some(format!("the collector answered {}", response.status())),
+        Err(e) => Some(e.to_string()),
+    };
+    EXPORTS.with_label_values(&[if failure.is_some() { "error" } else { "ok" }]).inc();
+    match failure {
+        Some(error) if !FAILING.swap(true, Ordering::Relaxed) => {
+            tracing::warn!(%error, "trace export failed; spans are dropped until the collector answers")
+        }
+        None if FAILING.swap(false, Ordering::Relaxed) => tracing::info!("trace export recovered"),
+        _ => {}
+    }
+}
+
 /// The `tracing:` section of the gateway's configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -336,7 +364,9 @@ impl opentelemetry_http::HttpClient for ExportClient {
         let bounded = async move {
             tokio::time::timeout(timeout, exchange).await.map_err(|_| format!("no answer within {timeout:?}"))?
         };
-        self.runtime.spawn(bounded).await?
+        let result = self.runtime.spawn(bounded).await.unwrap_or_else(|e| Err(e.into()));
+        record_export(&result);
+        result
     }
 }
 
