@@ -225,6 +225,8 @@ fn unsafe_pods_are_rejected_with_the_reason() {
         ("missing_ports", "forge.dev/upstream-port: not set, and no container declares a port named `mcp`"),
         ("server_host_port", "hostPort, which would reach the server around the gateway"),
         ("volume_name_clash", "spec.volumes: the pod already has a volume named `forge-tls`"),
+        ("port_name_clash", "spec.containers: a container already declares a port named `forge-admin`"),
+        ("stdio_with_mcp_port", "forge.dev/upstream-stdio: the pod also declares a port named `mcp`"),
     ];
     for (case, reason) in cases {
         let a = answer(DEFAULT, case);

@@ -71,7 +71,6 @@ pub fn inject(config: &WebhookConfig, overrides: &Overrides, pod: &Value) -> Res
     let ports = declared_ports(spec);
     let upstream = upstream(config, overrides, &ports).map_err(|p| vec![p])?;
     let mut warnings = Vec::new();
-    let mut problems = Vec::new();
     let mcp_port_name = match &upstream.takeover {
         Some(port) => port.name.clone().expect("a taken-over port has a name"),
         None => {
@@ -83,32 +82,13 @@ pub fn inject(config: &WebhookConfig, overrides: &Overrides, pod: &Value) -> Res
             name
         }
     };
-    for taken in [UPSTREAM_PORT_NAME, ADMIN_PORT_NAME] {
-        if ports.iter().any(|p| p.name.as_deref() == Some(taken)) {
-            problems
-                .push(Problem::new("spec.containers", format!("a container already declares a port named `{taken}`")));
-        }
-    }
-    if upstream.takeover.is_none() && ports.iter().any(|p| p.name.as_deref() == Some(mcp_port_name.as_str())) {
-        problems.push(Problem::new(
-            annotations::UPSTREAM_STDIO,
-            format!("the pod also declares a port named `{mcp_port_name}`, which the sidecar needs"),
-        ));
-    }
     let mut used: BTreeSet<u16> = ports.iter().map(|p| p.number).chain(upstream.number).collect();
     let listen = free_port(config.listen_port, &used).ok_or_else(|| vec![no_free_port("listenPort")])?;
     used.insert(listen);
     let admin = free_port(config.admin_port, &used).ok_or_else(|| vec![no_free_port("adminPort")])?;
 
     let volumes = volumes(config, overrides);
-    let existing: Vec<&str> =
-        spec["volumes"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
-    for volume in &volumes {
-        let name = volume["name"].as_str().unwrap_or_default();
-        if existing.contains(&name) {
-            problems.push(Problem::new("spec.volumes", format!("the pod already has a volume named `{name}`")));
-        }
-    }
+    let problems = name_clashes(spec, &ports, &upstream, &mcp_port_name, overrides, &volumes);
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -127,6 +107,41 @@ pub fn inject(config: &WebhookConfig, overrides: &Overrides, pod: &Value) -> Res
         patch.push(json!({"op": "add", "path": "/metadata/annotations", "value": {annotations::INJECTED: injected}}));
     }
     Ok(Injection { patch, warnings })
+}
+
+/// Names the sidecar needs that the pod already uses.
+fn name_clashes(
+    spec: &Value,
+    ports: &[DeclaredPort],
+    upstream: &Upstream,
+    mcp_port_name: &str,
+    overrides: &Overrides,
+    volumes: &[Value],
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let port_named = |name: &str| ports.iter().any(|p| p.name.as_deref() == Some(name));
+    for taken in [UPSTREAM_PORT_NAME, ADMIN_PORT_NAME] {
+        if port_named(taken) {
+            let reason = format!("a container already declares a port named `{taken}`");
+            problems.push(Problem::new("spec.containers", reason));
+        }
+    }
+    if upstream.takeover.is_none() && port_named(mcp_port_name) {
+        let key = match overrides.upstream {
+            Some(UpstreamOverride::Stdio(_)) => annotations::UPSTREAM_STDIO,
+            _ => annotations::UPSTREAM_PORT,
+        };
+        let reason = format!("the pod also declares a port named `{mcp_port_name}`, which the sidecar needs");
+        problems.push(Problem::new(key, reason));
+    }
+    let existing: Vec<&str> =
+        spec["volumes"].as_array().into_iter().flatten().filter_map(|v| v["name"].as_str()).collect();
+    for name in volumes.iter().filter_map(|v| v["name"].as_str()) {
+        if existing.contains(&name) {
+            problems.push(Problem::new("spec.volumes", format!("the pod already has a volume named `{name}`")));
+        }
+    }
+    problems
 }
 
 fn declared_ports(spec: &Value) -> Vec<DeclaredPort> {
