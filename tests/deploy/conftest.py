@@ -1,0 +1,76 @@
+"""Shared pieces of the deployment tests: paths, chart rendering, running checkov."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "helm" / "forge"
+EXAMPLES = sorted((REPO / "helm" / "examples").glob("*.yaml"))
+RELEASE = "forge"
+NAMESPACE = "forge-system"
+
+
+def example_values(path):
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def render(values=None, namespace=NAMESPACE):
+    """The chart's manifests for these values, rendered offline by the real Helm library
+    (helm-python-sdk, Helm v4): {template path: [objects]}. lookup finds nothing, as on a
+    first install."""
+    import helm_python
+
+    manifests = helm_python.Chart.load(str(CHART)).render(values, name=RELEASE, namespace=namespace)
+    return {
+        path: [doc for doc in yaml.safe_load_all(text) if doc]
+        for path, text in manifests.items()
+        if not path.endswith("NOTES.txt")
+    }
+
+
+def render_notes(values=None):
+    import helm_python
+
+    manifests = helm_python.Chart.load(str(CHART)).render(values, name=RELEASE, namespace=NAMESPACE)
+    return manifests["forge/templates/NOTES.txt"]
+
+
+def objects(values=None):
+    return [obj for docs in render(values).values() for obj in docs]
+
+
+def find(objs, kind, name=None):
+    found = [o for o in objs if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    assert found, f"no {kind} {name or ''} rendered"
+    return found
+
+
+def checkov(*args, timeout=240):
+    """Runs checkov with the given arguments; returns its parsed JSON report(s) as a list."""
+    cmd = [str(Path(sys.executable).parent / "checkov"), "--quiet", "--compact", "-o", "json", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode in (0, 1), f"checkov crashed ({done.returncode}): {done.stderr[-2000:]}"
+    report = json.loads(done.stdout)
+    return report if isinstance(report, list) else [report]
+
+
+def failed_checks(reports):
+    return [
+        f"{c['check_id']} {c['check_name']} — {c.get('resource')} ({c.get('file_path')})"
+        for r in reports
+        for c in r.get("results", {}).get("failed_checks", [])
+    ]
+
+
+def passed_count(reports):
+    return sum(len(r.get("results", {}).get("passed_checks", [])) for r in reports)
+
+
+@pytest.fixture(scope="session")
+def default_objects():
+    return objects()
