@@ -142,9 +142,12 @@ def test_injector_runs_the_webhook_as_agreed_and_locked_down(default_objects):
         "/etc/forge-webhook/tls/tls.crt",
         "--tls-key",
         "/etc/forge-webhook/tls/tls.key",
+        "--listen",
+        "0.0.0.0:9443",
     ]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"webhook": 8443, "admin": 9090}
+    # Not 8443, the sidecars' MCP port: firewalls tell the API server and MCP clients apart.
+    assert ports == {"webhook": 9443, "admin": 9090}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "admin"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "admin"}
     sc = container["securityContext"]
