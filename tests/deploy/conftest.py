@@ -52,11 +52,17 @@ def find(objs, kind, name=None):
 
 def checkov(*args, timeout=240):
     """Runs checkov with the given arguments; returns its parsed JSON report(s) as a list."""
-    cmd = [str(Path(sys.executable).parent / "checkov"), "--quiet", "--compact", "-o", "json", *args]
+    cmd = [str(Path(sys.executable).parent / "checkov"), "--compact", "-o", "json", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     assert done.returncode in (0, 1), f"checkov crashed ({done.returncode}): {done.stderr[-2000:]}"
-    report = json.loads(done.stdout)
-    return report if isinstance(report, list) else [report]
+    # One JSON document per scanned directory or file, each a report or a list of them.
+    reports, decoder, text, at = [], json.JSONDecoder(), done.stdout.strip(), 0
+    while at < len(text):
+        doc, at = decoder.raw_decode(text, at)
+        reports += doc if isinstance(doc, list) else [doc]
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return reports
 
 
 def failed_checks(reports):
