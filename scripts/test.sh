@@ -9,6 +9,9 @@ echo "== installing test peers"
 tests/peers/install.sh
 tests/conformance/install.sh
 
+echo "== deployment: helm chart, terraform, dashboard, alerts, Dockerfile"
+tests/deploy/run.sh
+
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -1,5 +1,6 @@
 """Shared pieces of the deployment tests: paths, chart rendering, running checkov."""
 
+import functools
 import json
 import subprocess
 from pathlib import Path
@@ -18,25 +19,31 @@ def example_values(path):
     return yaml.safe_load(path.read_text()) or {}
 
 
-def render(values=None, namespace=NAMESPACE):
-    """The chart's manifests for these values, rendered offline by the real Helm library
-    (helm-python-sdk, Helm v4): {template path: [objects]}. lookup finds nothing, as on a
-    first install."""
+@functools.lru_cache(maxsize=None)
+def _rendered(values_json):
     import helm_python
 
-    manifests = helm_python.Chart.load(str(CHART)).render(values, name=RELEASE, namespace=namespace)
+    return helm_python.Chart.load(str(CHART)).render(json.loads(values_json), name=RELEASE, namespace=NAMESPACE)
+
+
+def render_text(values=None):
+    """The chart's templates for these values, rendered offline by the real Helm library
+    (helm-python-sdk, Helm v4): {template path: text}. lookup finds nothing, as on a first
+    install. Each set of values is rendered once per session: the chart generates RSA keys."""
+    return _rendered(json.dumps(values, sort_keys=True))
+
+
+def render(values=None):
+    """{template path: [objects]} (NOTES.txt left out)."""
     return {
         path: [doc for doc in yaml.safe_load_all(text) if doc]
-        for path, text in manifests.items()
+        for path, text in render_text(values).items()
         if not path.endswith("NOTES.txt")
     }
 
 
 def render_notes(values=None):
-    import helm_python
-
-    manifests = helm_python.Chart.load(str(CHART)).render(values, name=RELEASE, namespace=NAMESPACE)
-    return manifests["forge/templates/NOTES.txt"]
+    return render_text(values)["forge/templates/NOTES.txt"]
 
 
 def objects(values=None):
