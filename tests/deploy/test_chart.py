@@ -281,6 +281,7 @@ OPTED_IN_POD = {"app": "mcp", "forge.dev/inject": "true"}
         ("mcp", {}, {"forge.dev/inject": "yes"}, 0),  # only the exact value opts in
         ("mcp", {"forge.dev/inject": "true"}, {"app": "mcp"}, 0),  # the namespace value is "enabled"
         ("mcp", OPTED_IN_NS, {"forge.dev/inject": "false"}, 0),  # a pod opts out of its namespace
+        ("mcp", OPTED_IN_NS, {"forge.dev/inject": "disabled"}, 0),
         ("kube-system", OPTED_IN_NS, OPTED_IN_POD, 0),  # never the control plane
         (NAMESPACE, OPTED_IN_NS, OPTED_IN_POD, 0),  # never the injector itself
         ("kube-public", {}, OPTED_IN_POD, 0),  # excludeNamespaces

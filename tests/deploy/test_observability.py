@@ -36,6 +36,8 @@ LANDING = {
     "forge_evidence_records_dropped_total": "evidence: src/evidence/log.rs",
     "forge_evidence_checkpoints_total": "evidence: src/evidence/log.rs",
     "forge_evidence_write_errors_total": "evidence: src/evidence/log.rs",
+    "forge_webhook_admissions_total": "k8s-webhook: docs/injection.md",
+    "forge_webhook_admission_duration_seconds": "k8s-webhook: docs/injection.md (histogram)",
 }
 HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 
