@@ -28,7 +28,7 @@ def _rendered(values_json):
 
 def render_text(values=None):
     """The chart's templates for these values, rendered offline by the real Helm library
-    (helm-python-sdk, Helm v4): {template path: text}. lookup finds nothing, as on a first
+    (helm-python-sdk): {template path: text}. lookup finds nothing, as on a first
     install. Each set of values is rendered once per session: the chart generates RSA keys."""
     return _rendered(json.dumps(values, sort_keys=True))
 

@@ -68,7 +68,7 @@ def test_helm_lint_passes_without_warnings(scenario, tmp_path):
     assert report["TotalChartsLinted"] == 1
     assert not report["Errors"], report
     assert all(m["Severity"] < 2 for m in report["Messages"]), report["Messages"]
-    # The same chart through Helm v4 (helm-python-sdk), strict: warnings are errors.
+    # The same chart through the other binding (helm-python-sdk), strict: warnings are errors.
     report = helm_python.lint(str(CHART), values, strict=True, namespace=NAMESPACE)
     assert not report["errors"] and all(m["severity"] < 2 for m in report["messages"]), report
 
