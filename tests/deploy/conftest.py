@@ -58,7 +58,7 @@ def find(objs, kind, name=None):
 
 def checkov(*args, timeout=240):
     """Runs checkov with the given arguments; returns its parsed JSON report(s) as a list."""
-    cmd = [str(Path(__file__).parent / ".venv-checkov" / "bin" / "checkov"), "--compact", "-o", "json", *args]
+    cmd = [str(Path(__file__).parent / ".venv" / "checkov" / "bin" / "checkov"), "--compact", "-o", "json", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     assert done.returncode in (0, 1), f"checkov crashed ({done.returncode}): {done.stderr[-2000:]}"
     # One JSON document per scanned directory or file, each a report or a list of them.

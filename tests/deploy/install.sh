@@ -2,7 +2,7 @@
 # Installs what tests/deploy needs: a venv (.venv) with the packages of requirements.txt and
 # the real Helm library helm-sdkpy (its metadata asks for Python 3.12, but its wheel works on
 # 3.10+, so it is installed apart with --ignore-requires-python); checkov in a venv of its own
-# (.venv-checkov); and promtool (Debian package prometheus) for the alert rule tests.
+# (.venv/checkov); and promtool (Debian package prometheus) for the alert rule tests.
 # Idempotent: a stamp holding the hash of this script and the requirements makes a second run
 # a no-op. Env: PYTHON (default python3), FORCE=1 to reinstall.
 set -euo pipefail
@@ -16,11 +16,11 @@ if [ "${FORCE:-}" != 1 ] && [ -f .venv/.forge-stamp ] && [ "$(cat .venv/.forge-s
     say "python venvs up to date"
 else
     [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-    [ -x .venv-checkov/bin/python ] || "$PYTHON" -m venv .venv-checkov
+    [ -x .venv/checkov/bin/python ] || "$PYTHON" -m venv .venv/checkov
     say "installing python packages"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --ignore-requires-python --no-deps "$HELM_SDKPY"
-    .venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+    .venv/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
     echo "$want" > .venv/.forge-stamp
 fi
 
