@@ -166,22 +166,33 @@ def test_secret_scan_catches_a_planted_key():
     assert any(re.search(p, planted) for p in SECRET_PATTERNS)
 
 
-def test_security_group_rules_never_open_a_port_to_the_world():
+RULE = re.compile(r'\{port = ([^,]+), cidr = ([^,]+), group = ([^,]+), description = \\?"([^"\\]+)\\?"\}')
+
+
+def test_security_group_rules_let_each_port_be_reached_only_by_its_clients():
     aws = TERRAFORM / "modules" / "aws-eks"
-    rules = [b for b in parse(aws)["resource"] if "aws_vpc_security_group_ingress_rule" in b]
-    assert rules
-    bodies = [body for block in rules for name, body in block["aws_vpc_security_group_ingress_rule"].items() if not name.startswith("__")]
+    (ingress,) = [block["ingress"] for block in parse(aws)["locals"] if "ingress" in block]
+    rules = [dict(zip(("port", "cidr", "group", "description"), m)) for m in RULE.findall(ingress)]
+    assert len(rules) == 5, ingress
+    assert "0.0.0.0/0" not in ingress and "::/0" not in ingress
     by_port = {}
-    for body in bodies:
-        assert "0.0.0.0/0" not in str(body) and "::/0" not in str(body)
-        assert len(unquote(body["description"])) > 10
-        by_port.setdefault(body["from_port"], []).append(body)
-    # MCP from clients, the webhook from the control plane only, admin from nodes and monitoring.
-    assert set(by_port) == {"${var.mcp_port}", "${var.webhook_port}", "${var.admin_port}"}
-    assert [b["referenced_security_group_id"] for b in by_port["${var.webhook_port}"]] == ["${var.cluster_security_group_id}"]
+    for rule in rules:
+        by_port.setdefault(rule["port"], []).append(rule)
+    assert set(by_port) == {"var.mcp_port", "var.webhook_port", "var.admin_port"}
+    # MCP only from the named clients.
+    assert {r["cidr"] for r in by_port["var.mcp_port"]} == {"cidr", "null"}
+    assert {r["group"] for r in by_port["var.mcp_port"]} == {"null", "group"}
+    assert "for i, cidr in var.mcp_client_cidrs" in ingress and "for i, group in var.mcp_client_security_group_ids" in ingress
+    # The webhook only from the control plane.
+    assert [(r["cidr"], r["group"]) for r in by_port["var.webhook_port"]] == [("null", "var.cluster_security_group_id")]
+    # The admin port from the nodes themselves and named monitoring groups, never a CIDR.
+    assert {r["cidr"] for r in by_port["var.admin_port"]} == {"null"}
+    assert {r["group"] for r in by_port["var.admin_port"]} == {"var.node_security_group_id", "group"}
+    rule = next(b for b in parse(aws)["resource"] if "aws_vpc_security_group_ingress_rule" in b)
+    assert "local.ingress" in str(rule)
     # The client CIDR variable refuses 0.0.0.0/0.
     validation = named(aws, "variable")["mcp_client_cidrs"]["validation"]
-    assert '0.0.0.0/0' in str(validation)
+    assert "0.0.0.0/0" in str(validation)
 
 
 def test_kms_key_rotates_and_has_a_policy():

@@ -106,58 +106,37 @@ resource "aws_secretsmanager_secret_policy" "signing_key" {
 
 # ---- who reaches which port on the nodes
 
-resource "aws_vpc_security_group_ingress_rule" "mcp_from_client_cidrs" {
-  for_each = toset(var.mcp_client_cidrs)
-
-  security_group_id = var.node_security_group_id
-  description       = "MCP clients to the Forge sidecars"
-  ip_protocol       = "tcp"
-  from_port         = var.mcp_port
-  to_port           = var.mcp_port
-  cidr_ipv4         = each.value
-  tags              = var.tags
+locals {
+  # One ingress rule per entry: the port, and a CIDR or a security group allowed to reach it.
+  # Keys are indices, not ids: security-group ids may only be known after apply.
+  ingress = merge(
+    { for i, cidr in var.mcp_client_cidrs : "mcp-cidr-${i}" => {
+      port = var.mcp_port, cidr = cidr, group = null, description = "MCP clients to the Forge sidecars"
+    } },
+    { for i, group in var.mcp_client_security_group_ids : "mcp-group-${i}" => {
+      port = var.mcp_port, cidr = null, group = group, description = "MCP clients to the Forge sidecars"
+    } },
+    { webhook = {
+      port = var.webhook_port, cidr = null, group = var.cluster_security_group_id, description = "EKS API server to the Forge injector webhook"
+    } },
+    { admin-nodes = {
+      port = var.admin_port, cidr = null, group = var.node_security_group_id, description = "Kubelet probes and in-cluster Prometheus to the Forge admin port"
+    } },
+    { for i, group in var.monitoring_security_group_ids : "admin-monitoring-${i}" => {
+      port = var.admin_port, cidr = null, group = group, description = "Monitoring to the Forge admin port"
+    } },
+  )
 }
 
-resource "aws_vpc_security_group_ingress_rule" "mcp_from_client_groups" {
-  for_each = toset(var.mcp_client_security_group_ids)
+resource "aws_vpc_security_group_ingress_rule" "forge" {
+  for_each = local.ingress
 
   security_group_id            = var.node_security_group_id
-  description                  = "MCP clients to the Forge sidecars"
+  description                  = each.value.description
   ip_protocol                  = "tcp"
-  from_port                    = var.mcp_port
-  to_port                      = var.mcp_port
-  referenced_security_group_id = each.value
-  tags                         = var.tags
-}
-
-resource "aws_vpc_security_group_ingress_rule" "webhook_from_control_plane" {
-  security_group_id            = var.node_security_group_id
-  description                  = "EKS API server to the Forge injector webhook"
-  ip_protocol                  = "tcp"
-  from_port                    = var.webhook_port
-  to_port                      = var.webhook_port
-  referenced_security_group_id = var.cluster_security_group_id
-  tags                         = var.tags
-}
-
-resource "aws_vpc_security_group_ingress_rule" "admin_from_nodes" {
-  security_group_id            = var.node_security_group_id
-  description                  = "Kubelet probes and in-cluster Prometheus to the Forge admin port"
-  ip_protocol                  = "tcp"
-  from_port                    = var.admin_port
-  to_port                      = var.admin_port
-  referenced_security_group_id = var.node_security_group_id
-  tags                         = var.tags
-}
-
-resource "aws_vpc_security_group_ingress_rule" "admin_from_monitoring" {
-  for_each = toset(var.monitoring_security_group_ids)
-
-  security_group_id            = var.node_security_group_id
-  description                  = "Monitoring to the Forge admin port"
-  ip_protocol                  = "tcp"
-  from_port                    = var.admin_port
-  to_port                      = var.admin_port
-  referenced_security_group_id = each.value
+  from_port                    = each.value.port
+  to_port                      = each.value.port
+  cidr_ipv4                    = each.value.cidr
+  referenced_security_group_id = each.value.group
   tags                         = var.tags
 }

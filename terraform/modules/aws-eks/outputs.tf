@@ -9,10 +9,6 @@ output "signing_key_secret_arn" {
 }
 
 output "security_group_rule_ids" {
-  description = "IDs of the node security-group rules created, by purpose."
-  value = {
-    mcp     = concat([for r in aws_vpc_security_group_ingress_rule.mcp_from_client_cidrs : r.id], [for r in aws_vpc_security_group_ingress_rule.mcp_from_client_groups : r.id])
-    webhook = [aws_vpc_security_group_ingress_rule.webhook_from_control_plane.id]
-    admin   = concat([aws_vpc_security_group_ingress_rule.admin_from_nodes.id], [for r in aws_vpc_security_group_ingress_rule.admin_from_monitoring : r.id])
-  }
+  description = "IDs of the node security-group rules created, by purpose (mcp-*, webhook, admin-*)."
+  value       = { for key, rule in aws_vpc_security_group_ingress_rule.forge : key => rule.id }
 }
