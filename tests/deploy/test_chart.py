@@ -456,6 +456,7 @@ def test_schema_rejects_bad_values_naming_the_key(values, where):
         {"sidecar": {"resources": {"requests": {"cpu": 0.5, "memory": "1Gi"}, "limits": {"ephemeral-storage": "1Gi"}}}},
         {"sidecar": {"stateVolume": {"persistentVolumeClaim": {"claimName": "evidence"}}}},
         {"targetNamespaces": ["mcp-1", "tools"]},
+        {"global": {"imageRegistry": "mirror.example"}},  # what Helm passes a subchart
     ],
 )
 def test_schema_accepts_the_near_misses(values):
