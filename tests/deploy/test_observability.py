@@ -28,41 +28,93 @@ METRIC = re.compile(r"\bforge_[a-z0-9_]+\b")
 # passes while it is listed here or registered; once it is registered, the last test below
 # asks for its line to go, so this list cannot hide a rename for long.
 LANDING = {
-    "forge_plugin_calls_total": "plugin-host: src/plugins/metrics.rs",
-    "forge_plugin_duration_seconds": "plugin-host: src/plugins/metrics.rs (histogram)",
-    "forge_plugin_findings_total": "plugin-host: src/plugins/metrics.rs",
-    "forge_plugin_reloads_total": "plugin-host: src/plugins/metrics.rs",
-    "forge_evidence_records_total": "evidence: src/evidence/log.rs",
-    "forge_evidence_records_dropped_total": "evidence: src/evidence/log.rs",
-    "forge_evidence_checkpoints_total": "evidence: src/evidence/log.rs",
-    "forge_evidence_write_errors_total": "evidence: src/evidence/log.rs",
-    "forge_webhook_admissions_total": "k8s-webhook: docs/injection.md",
-    "forge_webhook_admission_duration_seconds": "k8s-webhook: docs/injection.md (histogram)",
+    # name: (where it is registered, its labels)
+    "forge_plugin_calls_total": ("plugin-host: src/plugins/metrics.rs", {"plugin", "outcome"}),
+    "forge_plugin_duration_seconds": ("plugin-host: src/plugins/metrics.rs (histogram)", {"plugin"}),
+    "forge_plugin_findings_total": ("plugin-host: src/plugins/metrics.rs", {"plugin", "category"}),
+    "forge_plugin_reloads_total": ("plugin-host: src/plugins/metrics.rs", {"result"}),
+    "forge_evidence_records_total": ("evidence: src/evidence/log.rs", set()),
+    "forge_evidence_records_dropped_total": ("evidence: src/evidence/log.rs", {"reason"}),
+    "forge_evidence_checkpoints_total": ("evidence: src/evidence/log.rs", set()),
+    "forge_evidence_write_errors_total": ("evidence: src/evidence/log.rs", set()),
+    "forge_webhook_admissions_total": ("k8s-webhook: docs/injection.md", {"outcome"}),
+    "forge_webhook_admission_duration_seconds": ("k8s-webhook: docs/injection.md (histogram)", {"outcome"}),
 }
+# The labels a Kubernetes scrape adds to every series.
+TARGET_LABELS = {"namespace", "pod"}
 HISTOGRAM_SERIES = ("_bucket", "_sum", "_count")
 
 
+# A metric's label names: the first `&["a", "b"]` after its name (before the next metric), or
+# the third string argument of a one-label helper (`counter(name, help, "outcome")`).
+LABEL_LIST = re.compile(r'&\[((?:\s*"[a-z_]+"\s*,?)*)\]')
+ONE_LABEL = re.compile(r'^"[a-z0-9_]+"\s*,\s*"[^"]*"\s*,\s*"([a-z_]+)"\s*\)')
+UNLABELLED = {"IntCounter::new", "IntGauge::new", "Counter::new", "Gauge::new"}
+
+
 def registered_metrics():
-    """{name: is_histogram} for every metric registered under src/."""
+    """{name: (is_histogram, label names)} for every metric registered under src/."""
     found = {}
     for source in (REPO / "src").rglob("*.rs"):
-        for constructor, name in REGISTRATION.findall(source.read_text()):
-            found[name] = found.get(name, False) or constructor == "HistogramOpts::new"
+        text = source.read_text()
+        matches = list(REGISTRATION.finditer(text))
+        for i, match in enumerate(matches):
+            constructor, name = match.groups()
+            end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+            rest = text[match.start(2) - 1 : min(end, match.end() + 400)]
+            labels = set()
+            if constructor not in UNLABELLED:
+                if one := ONE_LABEL.match(rest):
+                    labels = {one.group(1)}
+                elif listed := LABEL_LIST.search(rest):
+                    labels = set(re.findall(r'"([a-z_]+)"', listed.group(1)))
+            histogram = found.get(name, (False, set()))[0] or constructor == "HistogramOpts::new"
+            found[name] = (histogram, labels)
     return found
 
 
-def unregistered(expressions, landing=True):
+def known_metrics(landing=True):
     metrics = registered_metrics()
     if landing:
-        metrics = {name: name.endswith("_seconds") for name in LANDING} | metrics
-    missing = set()
+        metrics = {name: (name.endswith("_seconds"), labels) for name, (_, labels) in LANDING.items()} | metrics
+    return metrics
+
+
+def series_base(name, metrics):
+    """The metric a series belongs to (histograms expose _bucket, _sum and _count)."""
+    if name in metrics:
+        return name
+    base = next((name[: -len(s)] for s in HISTOGRAM_SERIES if name.endswith(s)), None)
+    return base if base in metrics and metrics[base][0] else None
+
+
+def unregistered(expressions, landing=True):
+    metrics = known_metrics(landing)
+    return {name for expr in expressions for name in METRIC.findall(expr) if not series_base(name, metrics)}
+
+
+SELECTOR = re.compile(r"\b(forge_[a-z0-9_]+)\{([^}]*)\}")
+MATCHER = re.compile(r"([a-zA-Z_]+)\s*(?:=~|!~|!=|=)")
+GROUPING = re.compile(r"\bby \(([^)]*)\)")
+
+
+def unknown_labels(expressions):
+    """Label names an expression uses that its metrics do not have: in selectors, and in
+    `by (...)` (which may name any label of the metrics the expression reads)."""
+    metrics = known_metrics()
+    problems = set()
     for expr in expressions:
-        for name in METRIC.findall(expr):
-            base = next((name[: -len(s)] for s in HISTOGRAM_SERIES if name.endswith(s)), None)
-            if name in metrics or (base and metrics.get(base)):
-                continue
-            missing.add(name)
-    return missing
+        bases = {series_base(n, metrics) for n in METRIC.findall(expr)} - {None}
+        allowed = TARGET_LABELS | {"le"} if any(n.endswith("_bucket") for n in METRIC.findall(expr)) else set(TARGET_LABELS)
+        for base in bases:
+            allowed |= metrics[base][1]
+        for name, matchers in SELECTOR.findall(expr):
+            base = series_base(name, metrics)
+            own = TARGET_LABELS | (metrics[base][1] if base else set()) | ({"le"} if name.endswith("_bucket") else set())
+            problems |= {f"{name}{{{label}}}" for label in MATCHER.findall(matchers) if label not in own}
+        for group in GROUPING.findall(expr):
+            problems |= {f"by ({label})" for label in re.findall(r"[a-z_]+", group) if label not in allowed}
+    return problems
 
 
 def dashboard_panels():
@@ -77,12 +129,15 @@ def alert_rules():
     return [r for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]]
 
 
-def test_source_scan_finds_the_gateways_metrics():
+def test_source_scan_finds_the_gateways_metrics_and_their_labels():
     metrics = registered_metrics()
     # If the scan broke, every name would be "unregistered" for the wrong reason.
     assert {"forge_mcp_requests_total", "forge_policy_decisions_total", "forge_upstream_errors_total"} <= set(metrics)
-    assert metrics["forge_mcp_request_duration_seconds"] is True
-    assert metrics["forge_mcp_requests_total"] is False
+    assert metrics["forge_mcp_request_duration_seconds"] == (True, {"method", "outcome"})
+    assert metrics["forge_mcp_requests_total"] == (False, {"method", "outcome"})
+    assert metrics["forge_policy_decisions_total"] == (False, {"outcome"})
+    assert metrics["forge_sessions_active"] == (False, set())
+    assert metrics["forge_tls_handshake_failures_total"] == (False, set())
 
 
 def test_unregistered_names_are_caught():
@@ -92,12 +147,25 @@ def test_unregistered_names_are_caught():
     assert unregistered(['histogram_quantile(0.9, rate(forge_mcp_request_duration_seconds_bucket[5m]))']) == set()
 
 
-def test_dashboard_queries_only_metrics_the_gateway_exports():
+def test_unknown_labels_are_caught():
+    assert unknown_labels(['sum by (tool) (rate(forge_mcp_requests_total{outcome="denied"}[5m]))']) == {"by (tool)"}
+    assert unknown_labels(['rate(forge_upstream_errors_total{reason="connect"}[5m])']) == {"forge_upstream_errors_total{reason}"}
+    assert unknown_labels(['sum by (le, pod) (rate(forge_mcp_request_duration_seconds_bucket{method="x"}[5m]))']) == set()
+
+
+def test_dashboard_queries_only_metrics_and_labels_the_gateway_exports():
     assert unregistered(dashboard_expressions()) == set()
+    assert unknown_labels(dashboard_expressions()) == set()
 
 
-def test_alerts_query_only_metrics_the_gateway_exports():
+def test_alerts_query_only_metrics_and_labels_the_gateway_exports():
     assert unregistered(r["expr"] for r in alert_rules()) == set()
+    assert unknown_labels(r["expr"] for r in alert_rules()) == set()
+    for rule in alert_rules():
+        # Annotations can only use labels the expression keeps.
+        kept = set(re.findall(r"[a-z_]+", " ".join(GROUPING.findall(rule["expr"])))) | {"severity"}
+        used = set(re.findall(r"\$labels\.([a-z_]+)", " ".join(rule["annotations"].values())))
+        assert used <= kept, (rule["alert"], used - kept)
 
 
 def test_dashboard_covers_what_operators_need():
