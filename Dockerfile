@@ -22,10 +22,16 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bin forge \
  && install -D -m 0755 target/release/forge /out/usr/local/bin/forge
-# The shipped detector plugins (wasm-plugins/dist: <name>/manifest.yaml beside <name>.wasm),
-# when the tree has them.
-RUN mkdir -p /out/etc/forge/plugins \
- && if [ -d wasm-plugins/dist ]; then cp -a wasm-plugins/dist/. /out/etc/forge/plugins/; fi
+# The shipped detector plugins, when the tree has them: wasm-plugins/build.sh builds them
+# (wasm32-wasip2) into wasm-plugins/dist/<name>/{<name>.wasm,manifest.yaml}. They go to
+# /etc/forge/plugins, where a plugins ConfigMap is mounted too; the gateway's default plugins
+# directory, wasm-plugins/dist relative to the working directory, is a link to it.
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    mkdir -p /out/etc/forge/plugins /out/etc/forge/wasm-plugins \
+ && ln -s ../plugins /out/etc/forge/wasm-plugins/dist \
+ && if [ -x wasm-plugins/build.sh ]; then \
+        wasm-plugins/build.sh && cp -a wasm-plugins/dist/. /out/etc/forge/plugins/; \
+    fi
 # The default bundle, with its own tests (a bundle that fails them is refused at load).
 RUN mkdir -p /out/etc/forge/policies /out/var/lib/forge \
  && cp policies/*.rego policies/*.yaml policies/*.json /out/etc/forge/policies/
@@ -35,8 +41,8 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/usr/local/bin/forge /usr/local/bin/forge
 COPY --from=build /out/etc/forge /etc/forge
 COPY --from=build --chown=65532:65532 /out/var/lib/forge /var/lib/forge
-# Relative paths in a config file (policy.bundle: policies, the default) resolve against
-# /etc/forge; the environment says the same for gateways that read FORGE_POLICY_BUNDLE.
+# Relative paths (the defaults policy.bundle: policies, plugins: wasm-plugins/dist) resolve
+# against /etc/forge; the environment says the same for gateways that read FORGE_POLICY_BUNDLE.
 WORKDIR /etc/forge
 ENV FORGE_STATE_DIR=/var/lib/forge \
     FORGE_POLICY_BUNDLE=/etc/forge/policies \
