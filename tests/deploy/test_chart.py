@@ -69,8 +69,10 @@ def test_helm_lint_passes_without_warnings(scenario, tmp_path):
     assert not report["Errors"], report
     assert all(m["Severity"] < 2 for m in report["Messages"]), report["Messages"]
     # The same chart through the other binding (helm-python-sdk), strict: warnings are errors.
-    report = helm_python.lint(str(CHART), values, strict=True, namespace=NAMESPACE)
-    assert not report["errors"] and all(m["severity"] < 2 for m in report["messages"]), report
+    for kube in ("v1.27.0", None):  # the oldest Kubernetes the chart supports, and the newest
+        report = helm_python.lint(str(CHART), values, strict=True, namespace=NAMESPACE, kube_version=kube)
+        assert not report["errors"] and all(m["severity"] < 2 for m in report["messages"]), report
+
 
 
 def test_helm_lint_catches_a_broken_template(tmp_path):

@@ -109,8 +109,7 @@ module "forge" {
   }
   extra_values = {
     injector = {
-      antiAffinity      = "hard"
-      priorityClassName = "system-cluster-critical"
+      antiAffinity = "hard"
     }
   }
 }
