@@ -8,11 +8,11 @@ terraform {
     }
     helm = {
       source  = "hashicorp/helm"
-      version = ">= 2.12.0, < 4.0.0"
+      version = ">= 3.0.0, < 4.0.0"
     }
     kubernetes = {
       source  = "hashicorp/kubernetes"
-      version = ">= 2.25.0, < 3.0.0"
+      version = ">= 2.25.0, < 4.0.0"
     }
   }
 }

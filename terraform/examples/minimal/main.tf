@@ -22,8 +22,9 @@ provider "kubernetes" {
   config_path = var.kubeconfig_path
 }
 
+# Helm provider 3.x: kubernetes is an attribute, not a block.
 provider "helm" {
-  kubernetes {
+  kubernetes = {
     config_path = var.kubeconfig_path
   }
 }
