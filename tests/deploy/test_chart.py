@@ -401,6 +401,7 @@ def test_existing_signing_key_and_policy_are_used_not_generated():
 
 
 def test_plugins_config_map_is_passed_on_only_when_named(default_objects):
+    assert "plugins" not in webhook_config(default_objects)
     assert webhook_config(objects({"plugins": {"configMap": "team-detectors"}}))["plugins"] == {"configMap": "team-detectors"}
 
 
