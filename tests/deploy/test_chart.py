@@ -74,7 +74,6 @@ def test_helm_lint_passes_without_warnings(scenario, tmp_path):
         assert not report["errors"] and all(m["severity"] < 2 for m in report["messages"]), report
 
 
-
 def test_helm_lint_catches_a_broken_template(tmp_path):
     copy = chart_copy(tmp_path)
     (copy / "templates" / "broken.yaml").write_text("kind: ConfigMap\nname: {{ .Values.nope.deeper }}\n")
@@ -209,7 +208,12 @@ def test_generated_ca_bundle_verifies_the_served_certificate(default_objects):
     service = find(default_objects, "Service")[0]["metadata"]["name"]
     # The API server calls https://SERVICE.NAMESPACE.svc:443/mutate.
     assert f"{service}.{NAMESPACE}.svc" in names
-    assert hooks[0]["clientConfig"]["service"] == {"name": service, "namespace": NAMESPACE, "path": "/mutate", "port": 443}
+    assert hooks[0]["clientConfig"]["service"] == {
+        "name": service,
+        "namespace": NAMESPACE,
+        "path": "/mutate",
+        "port": 443,
+    }
 
 
 def test_cert_manager_issues_the_webhook_certificate_and_injects_its_ca():
@@ -229,7 +233,9 @@ def test_cert_manager_issues_the_webhook_certificate_and_injects_its_ca():
 
 
 def test_cert_manager_with_an_existing_issuer_creates_no_ca_chain():
-    values = {"certificates": {"certManager": {"enabled": True, "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}}}}
+    values = {
+        "certificates": {"certManager": {"enabled": True, "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}}}
+    }
     rendered = objects(values)
     assert not [o for o in rendered if o["kind"] == "Issuer"]
     (serving,) = find(rendered, "Certificate")
@@ -302,7 +308,13 @@ def test_target_namespaces_limit_injection():
 def test_webhook_admits_pod_creation_only_with_the_configured_failure_policy(default_objects):
     for hook in find(default_objects, "MutatingWebhookConfiguration")[0]["webhooks"]:
         assert hook["rules"] == [
-            {"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"], "scope": "Namespaced"}
+            {
+                "operations": ["CREATE"],
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "resources": ["pods"],
+                "scope": "Namespaced",
+            }
         ]
         assert hook["sideEffects"] == "None" and hook["failurePolicy"] == "Fail"
     relaxed = find(objects({"webhook": {"failurePolicy": "Ignore"}}), "MutatingWebhookConfiguration")[0]
@@ -392,7 +404,11 @@ def test_generated_signing_key_is_one_ed25519_pkcs8_key_for_every_namespace():
 
 
 def test_existing_signing_key_and_policy_are_used_not_generated():
-    values = {"targetNamespaces": ["mcp"], "signingKey": {"existingSecret": "vault-key"}, "policy": {"configMap": "ours"}}
+    values = {
+        "targetNamespaces": ["mcp"],
+        "signingKey": {"existingSecret": "vault-key"},
+        "policy": {"configMap": "ours"},
+    }
     rendered = objects(values)
     assert not [o for o in rendered if o["kind"] == "Secret" and "signing-key" in o["metadata"]["name"]]
     assert not [o for o in rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-policy")]
@@ -402,7 +418,9 @@ def test_existing_signing_key_and_policy_are_used_not_generated():
 
 def test_plugins_config_map_is_passed_on_only_when_named(default_objects):
     assert "plugins" not in webhook_config(default_objects)
-    assert webhook_config(objects({"plugins": {"configMap": "team-detectors"}}))["plugins"] == {"configMap": "team-detectors"}
+    assert webhook_config(objects({"plugins": {"configMap": "team-detectors"}}))["plugins"] == {
+        "configMap": "team-detectors"
+    }
 
 
 def test_notes_tell_how_to_opt_in_and_check():

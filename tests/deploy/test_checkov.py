@@ -10,8 +10,17 @@ import yaml
 
 from conftest import REPO, checkov, example_values, EXAMPLES, failed_checks, passed_count, render
 
-SCENARIOS = {"default": None, "everything-on": {"targetNamespaces": ["mcp-a"], "monitoring": {
-    "serviceMonitor": {"enabled": True}, "podMonitor": {"enabled": True}, "prometheusRule": {"enabled": True}}}}
+SCENARIOS = {
+    "default": None,
+    "everything-on": {
+        "targetNamespaces": ["mcp-a"],
+        "monitoring": {
+            "serviceMonitor": {"enabled": True},
+            "podMonitor": {"enabled": True},
+            "prometheusRule": {"enabled": True},
+        },
+    },
+}
 SCENARIOS |= {p.stem: example_values(p) for p in EXAMPLES}
 
 # Chart checks that do not apply, by check id: (scenarios the skip is limited to, reason).
@@ -41,12 +50,23 @@ def reports(tmp_path_factory):
     shutil.copy(REPO / "Dockerfile", image)
     # One run for all three frameworks: checkov's start-up is most of its time.
     found = checkov(
-        "-d", str(manifests), "-d", str(REPO / "terraform"), "-d", str(image),
-        "--framework", "kubernetes", "terraform", "dockerfile", "--skip-download",
+        "-d",
+        str(manifests),
+        "-d",
+        str(REPO / "terraform"),
+        "-d",
+        str(image),
+        "--framework",
+        "kubernetes",
+        "terraform",
+        "dockerfile",
+        "--skip-download",
     )
     merged = {}
     for report in found:
-        into = merged.setdefault(report["check_type"], {"results": {"passed_checks": [], "failed_checks": [], "skipped_checks": []}})
+        into = merged.setdefault(
+            report["check_type"], {"results": {"passed_checks": [], "failed_checks": [], "skipped_checks": []}}
+        )
         for kind, checks in report.get("results", {}).items():
             into["results"].setdefault(kind, []).extend(checks)
     return merged
@@ -65,7 +85,9 @@ def test_rendered_chart_passes_checkov(reports):
 
 
 def test_production_example_pins_the_image_by_digest(reports):
-    failed = [c for c in reports["kubernetes"]["results"]["failed_checks"] if c["file_path"].endswith("production.yaml")]
+    failed = [
+        c for c in reports["kubernetes"]["results"]["failed_checks"] if c["file_path"].endswith("production.yaml")
+    ]
     assert "CKV_K8S_43" not in {c["check_id"] for c in failed}
 
 

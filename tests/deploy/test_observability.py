@@ -105,12 +105,16 @@ def unknown_labels(expressions):
     problems = set()
     for expr in expressions:
         bases = {series_base(n, metrics) for n in METRIC.findall(expr)} - {None}
-        allowed = TARGET_LABELS | {"le"} if any(n.endswith("_bucket") for n in METRIC.findall(expr)) else set(TARGET_LABELS)
+        allowed = (
+            TARGET_LABELS | {"le"} if any(n.endswith("_bucket") for n in METRIC.findall(expr)) else set(TARGET_LABELS)
+        )
         for base in bases:
             allowed |= metrics[base][1]
         for name, matchers in SELECTOR.findall(expr):
             base = series_base(name, metrics)
-            own = TARGET_LABELS | (metrics[base][1] if base else set()) | ({"le"} if name.endswith("_bucket") else set())
+            own = (
+                TARGET_LABELS | (metrics[base][1] if base else set()) | ({"le"} if name.endswith("_bucket") else set())
+            )
             problems |= {f"{name}{{{label}}}" for label in MATCHER.findall(matchers) if label not in own}
         for group in GROUPING.findall(expr):
             problems |= {f"by ({label})" for label in re.findall(r"[a-z_]+", group) if label not in allowed}
@@ -141,16 +145,20 @@ def test_source_scan_finds_the_gateways_metrics_and_their_labels():
 
 
 def test_unregistered_names_are_caught():
-    assert unregistered(['rate(forge_mcp_requests_totl[5m])']) == {"forge_mcp_requests_totl"}
-    assert unregistered(['rate(forge_plugin_calls_totl[5m])']) == {"forge_plugin_calls_totl"}
-    assert unregistered(['forge_mcp_requests_total_bucket']) == {"forge_mcp_requests_total_bucket"}
-    assert unregistered(['histogram_quantile(0.9, rate(forge_mcp_request_duration_seconds_bucket[5m]))']) == set()
+    assert unregistered(["rate(forge_mcp_requests_totl[5m])"]) == {"forge_mcp_requests_totl"}
+    assert unregistered(["rate(forge_plugin_calls_totl[5m])"]) == {"forge_plugin_calls_totl"}
+    assert unregistered(["forge_mcp_requests_total_bucket"]) == {"forge_mcp_requests_total_bucket"}
+    assert unregistered(["histogram_quantile(0.9, rate(forge_mcp_request_duration_seconds_bucket[5m]))"]) == set()
 
 
 def test_unknown_labels_are_caught():
     assert unknown_labels(['sum by (tool) (rate(forge_mcp_requests_total{outcome="denied"}[5m]))']) == {"by (tool)"}
-    assert unknown_labels(['rate(forge_upstream_errors_total{reason="connect"}[5m])']) == {"forge_upstream_errors_total{reason}"}
-    assert unknown_labels(['sum by (le, pod) (rate(forge_mcp_request_duration_seconds_bucket{method="x"}[5m]))']) == set()
+    assert unknown_labels(['rate(forge_upstream_errors_total{reason="connect"}[5m])']) == {
+        "forge_upstream_errors_total{reason}"
+    }
+    assert (
+        unknown_labels(['sum by (le, pod) (rate(forge_mcp_request_duration_seconds_bucket{method="x"}[5m]))']) == set()
+    )
 
 
 def test_dashboard_queries_only_metrics_and_labels_the_gateway_exports():
@@ -233,7 +241,11 @@ def test_alerts_fire_on_failures_and_not_on_near_misses():
     """deploy/prometheus/forge-alerts.test.yaml: for each alert, series that must fire it and
     beside them series that must not."""
     done = subprocess.run(
-        [promtool(), "test", "rules", ALERT_TESTS.name], cwd=ALERT_TESTS.parent, capture_output=True, text=True, timeout=60
+        [promtool(), "test", "rules", ALERT_TESTS.name],
+        cwd=ALERT_TESTS.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     tested = set(re.findall(r"alertname: (\w+)", ALERT_TESTS.read_text()))

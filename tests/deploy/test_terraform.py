@@ -14,7 +14,12 @@ import yaml
 from conftest import CHART, REPO
 
 TERRAFORM = REPO / "terraform"
-MODULES = [TERRAFORM, TERRAFORM / "modules" / "aws-eks", TERRAFORM / "examples" / "minimal", TERRAFORM / "examples" / "production"]
+MODULES = [
+    TERRAFORM,
+    TERRAFORM / "modules" / "aws-eks",
+    TERRAFORM / "examples" / "minimal",
+    TERRAFORM / "examples" / "production",
+]
 
 
 def unquote(value):
@@ -28,13 +33,17 @@ def parse(module):
     for path in sorted(module.glob("*.tf")):
         for kind, blocks in hcl2.loads(path.read_text()).items():
             for block in blocks if isinstance(blocks, list) else [blocks]:
-                merged.setdefault(kind, []).append({unquote(k): v for k, v in block.items()} if isinstance(block, dict) else block)
+                merged.setdefault(kind, []).append(
+                    {unquote(k): v for k, v in block.items()} if isinstance(block, dict) else block
+                )
     return merged
 
 
 def named(module, kind):
     """{name: body} of one block type (variable, output, module)."""
-    return {name: body for block in parse(module).get(kind, []) for name, body in block.items() if not name.startswith("__")}
+    return {
+        name: body for block in parse(module).get(kind, []) for name, body in block.items() if not name.startswith("__")
+    }
 
 
 def typed(module, kind):
@@ -68,7 +77,9 @@ def test_terraform_fmt_check_passes():
     terraform = shutil.which("terraform")
     if not terraform:
         pytest.skip("terraform is not installed: formatting not checked (the structure tests below still run)")
-    done = subprocess.run([terraform, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -99,9 +110,13 @@ def test_every_output_is_documented_and_refers_to_what_exists(module):
 
 
 def test_root_module_outputs_what_operators_need():
-    assert {"release_name", "namespace", "release_status", "mutating_webhook_configuration", "signing_key_secrets"} <= set(
-        named(TERRAFORM, "output")
-    )
+    assert {
+        "release_name",
+        "namespace",
+        "release_status",
+        "mutating_webhook_configuration",
+        "signing_key_secrets",
+    } <= set(named(TERRAFORM, "output"))
 
 
 @pytest.mark.parametrize("example", ["minimal", "production"])
@@ -182,7 +197,10 @@ def test_security_group_rules_let_each_port_be_reached_only_by_its_clients():
     # MCP only from the named clients.
     assert {r["cidr"] for r in by_port["var.mcp_port"]} == {"cidr", "null"}
     assert {r["group"] for r in by_port["var.mcp_port"]} == {"null", "group"}
-    assert "for i, cidr in var.mcp_client_cidrs" in ingress and "for i, group in var.mcp_client_security_group_ids" in ingress
+    assert (
+        "for i, cidr in var.mcp_client_cidrs" in ingress
+        and "for i, group in var.mcp_client_security_group_ids" in ingress
+    )
     # The webhook only from the control plane.
     assert [(r["cidr"], r["group"]) for r in by_port["var.webhook_port"]] == [("null", "var.cluster_security_group_id")]
     # The admin port from the nodes themselves and named monitoring groups, never a CIDR.

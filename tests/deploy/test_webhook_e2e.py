@@ -48,13 +48,20 @@ class Webhook:
         deployment = find(rendered, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
         config = find(rendered, "ConfigMap", f"{RELEASE}-injector")[0]["data"]["config.yaml"]
         secret = find(rendered, "Secret", f"{RELEASE}-injector-tls")[0]["data"]
-        mounts = {"/etc/forge-webhook/config.yaml": tmp_path / "config.yaml", "/etc/forge-webhook/tls": tmp_path / "tls"}
+        mounts = {
+            "/etc/forge-webhook/config.yaml": tmp_path / "config.yaml",
+            "/etc/forge-webhook/tls": tmp_path / "tls",
+        }
         (tmp_path / "tls").mkdir()
         (tmp_path / "config.yaml").write_text(config)
         for key in ("tls.crt", "tls.key"):
             (tmp_path / "tls" / key).write_bytes(base64.b64decode(secret[key]))
         self.ca = tmp_path / "ca.crt"
-        self.ca.write_bytes(base64.b64decode(find(rendered, "MutatingWebhookConfiguration")[0]["webhooks"][0]["clientConfig"]["caBundle"]))
+        self.ca.write_bytes(
+            base64.b64decode(
+                find(rendered, "MutatingWebhookConfiguration")[0]["webhooks"][0]["clientConfig"]["caBundle"]
+            )
+        )
         args = []
         for arg in deployment["args"]:
             for mounted, local in mounts.items():
@@ -117,10 +124,19 @@ def mcp_pod(annotations=None):
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "mcp-0", "namespace": "mcp", "labels": {"app": "mcp", "forge.dev/inject": "true"}, "annotations": annotations or {}},
+        "metadata": {
+            "name": "mcp-0",
+            "namespace": "mcp",
+            "labels": {"app": "mcp", "forge.dev/inject": "true"},
+            "annotations": annotations or {},
+        },
         "spec": {
             "containers": [
-                {"name": "server", "image": "ghcr.io/example/mcp-server:1.4", "ports": [{"name": "mcp", "containerPort": 3000, "protocol": "TCP"}]}
+                {
+                    "name": "server",
+                    "image": "ghcr.io/example/mcp-server:1.4",
+                    "ports": [{"name": "mcp", "containerPort": 3000, "protocol": "TCP"}],
+                }
             ]
         },
     }
@@ -150,8 +166,14 @@ def test_the_webhook_injects_what_the_chart_configured(webhook):
     volumes = {v["name"]: v for v in patched["spec"]["volumes"]}
     # Exactly the objects the chart renders into the namespace.
     rendered = objects(CHART_VALUES)
-    assert volumes["forge-policy"]["configMap"]["name"] == find(rendered, "ConfigMap", f"{RELEASE}-policy")[0]["metadata"]["name"]
-    assert volumes["forge-keys"]["secret"]["secretName"] == find(rendered, "Secret", f"{RELEASE}-signing-key")[0]["metadata"]["name"]
+    assert (
+        volumes["forge-policy"]["configMap"]["name"]
+        == find(rendered, "ConfigMap", f"{RELEASE}-policy")[0]["metadata"]["name"]
+    )
+    assert (
+        volumes["forge-keys"]["secret"]["secretName"]
+        == find(rendered, "Secret", f"{RELEASE}-signing-key")[0]["metadata"]["name"]
+    )
     assert volumes["forge-tls"]["secret"]["secretName"] == "forge-sidecar-tls"
     assert patched["metadata"]["annotations"]["forge.dev/injected"]
 
@@ -177,6 +199,8 @@ def test_tls_is_verified_by_the_service_name_only(tmp_path):
     try:
         context = ssl.create_default_context(cafile=str(started.ca))
         with pytest.raises(ssl.SSLCertVerificationError):
-            context.wrap_socket(socket.create_connection(("127.0.0.1", started.port), timeout=10), server_hostname="evil.example").close()
+            context.wrap_socket(
+                socket.create_connection(("127.0.0.1", started.port), timeout=10), server_hostname="evil.example"
+            ).close()
     finally:
         started.stop()
