@@ -19,6 +19,19 @@ def example_values(path):
     return yaml.safe_load(path.read_text()) or {}
 
 
+# Every optional object on, in two target namespaces.
+EVERYTHING_ON = {
+    "targetNamespaces": ["mcp-a", "mcp-b"],
+    "monitoring": {
+        "serviceMonitor": {"enabled": True},
+        "podMonitor": {"enabled": True},
+        "prometheusRule": {"enabled": True},
+    },
+}
+# The value sets the chart is linted, validated and scanned with.
+SCENARIOS = {"default": None, "everything-on": EVERYTHING_ON} | {p.stem: example_values(p) for p in EXAMPLES}
+
+
 @functools.lru_cache(maxsize=None)
 def _rendered(values_json):
     import helm_python

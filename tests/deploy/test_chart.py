@@ -14,7 +14,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from conftest import CHART, EXAMPLES, NAMESPACE, REPO, RELEASE, example_values, find, objects, render, render_notes
+from conftest import (
+    CHART,
+    EVERYTHING_ON,
+    EXAMPLES,
+    NAMESPACE,
+    REPO,
+    RELEASE,
+    SCENARIOS,
+    find,
+    objects,
+    render,
+    render_notes,
+)
 
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest schemas.
 KUBE_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]
@@ -26,15 +38,6 @@ CUSTOM_KINDS = {
     ("monitoring.coreos.com/v1", "PodMonitor"),
     ("monitoring.coreos.com/v1", "PrometheusRule"),
 }
-EVERYTHING_ON = {
-    "targetNamespaces": ["mcp-a", "mcp-b"],
-    "monitoring": {
-        "serviceMonitor": {"enabled": True},
-        "podMonitor": {"enabled": True},
-        "prometheusRule": {"enabled": True},
-    },
-}
-SCENARIOS = {"default": None, "everything-on": EVERYTHING_ON} | {p.stem: example_values(p) for p in EXAMPLES}
 
 
 def lint_with_helm_sdkpy(chart_dir):

@@ -8,20 +8,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import REPO, checkov, example_values, EXAMPLES, failed_checks, passed_count, render
-
-SCENARIOS = {
-    "default": None,
-    "everything-on": {
-        "targetNamespaces": ["mcp-a"],
-        "monitoring": {
-            "serviceMonitor": {"enabled": True},
-            "podMonitor": {"enabled": True},
-            "prometheusRule": {"enabled": True},
-        },
-    },
-}
-SCENARIOS |= {p.stem: example_values(p) for p in EXAMPLES}
+from conftest import REPO, SCENARIOS, checkov, failed_checks, passed_count, render
 
 # Chart checks that do not apply, by check id: (scenarios the skip is limited to, reason).
 KUBERNETES_SKIPS = {

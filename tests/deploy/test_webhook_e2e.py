@@ -18,7 +18,6 @@ from http.client import HTTPSConnection
 import jsonpatch
 import kubernetes_validate
 import pytest
-import yaml
 
 from conftest import NAMESPACE, RELEASE, REPO, find, objects
 
