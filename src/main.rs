@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use forge::config::{Config, LogFormat};
+use forge::provenance::cli::Verdict;
 
 /// Forge: a TLS-terminating policy gateway that sits in front of an MCP server.
 ///
@@ -33,6 +34,65 @@ enum Command {
     /// Test, evaluate and check Rego policy bundles.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Sign policy bundles and verify their signatures (see docs/provenance.md).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Sign WASM plugins and verify their signatures.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Sign every file in a bundle directory: writes DIR/.signature.dsse.json, a DSSE envelope
+    /// around an in-toto Statement listing each file's SHA-256.
+    Sign {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// The Ed25519 private key (PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes).
+        #[arg(long)]
+        key: PathBuf,
+        /// The bundle's name in the statement [default: the directory's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// The bundle's version in the statement [default: the `.manifest` revision, if any].
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Check a bundle's signature: exits 0 if a trusted key signed exactly these files.
+    Verify {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// Public keys (SPKI PEM) trusted to sign bundles.
+        #[arg(long, required = true, num_args = 1..)]
+        trusted: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Sign a plugin: writes PLUGIN.wasm.dsse.json covering the module and its manifest.
+    Sign {
+        /// The plugin's WASM module.
+        wasm: PathBuf,
+        /// The Ed25519 private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The plugin's manifest [default: manifest.yaml beside the module].
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Check a plugin's signature: exits 0 if a trusted key signed this module and manifest.
+    Verify {
+        /// The plugin's WASM module.
+        wasm: PathBuf,
+        /// Public keys (SPKI PEM) trusted to sign plugins.
+        #[arg(long, required = true, num_args = 1..)]
+        trusted: Vec<PathBuf>,
+        /// The plugin's manifest [default: manifest.yaml beside the module].
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +181,30 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Bundle(command) => {
+            let verdict = match command {
+                BundleCommand::Sign { dir, key, name, version } => {
+                    forge::provenance::cli::sign_bundle(&dir, &key, name, version, &mut stdout)
+                        .map(|()| Verdict::Trusted)
+                }
+                BundleCommand::Verify { dir, trusted } => {
+                    forge::provenance::cli::verify_bundle(&dir, &trusted, &mut stdout)
+                }
+            };
+            return verdict_status(verdict);
+        }
+        Command::Plugin(command) => {
+            let verdict = match command {
+                PluginCommand::Sign { wasm, key, manifest } => {
+                    forge::provenance::cli::sign_plugin(&wasm, manifest.as_deref(), &key, &mut stdout)
+                        .map(|()| Verdict::Trusted)
+                }
+                PluginCommand::Verify { wasm, trusted, manifest } => {
+                    forge::provenance::cli::verify_plugin(&wasm, manifest.as_deref(), &trusted, &mut stdout)
+                }
+            };
+            return verdict_status(verdict);
+        }
         Command::Run(args) => {
             drop(stdout);
             run(args)
@@ -138,6 +222,17 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("forge: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn verdict_status(verdict: anyhow::Result<Verdict>) -> ExitCode {
+    match verdict {
+        Ok(Verdict::Trusted) => ExitCode::SUCCESS,
+        Ok(Verdict::Refused) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("forge: {e:#}");
+            ExitCode::from(2)
         }
     }
 }
