@@ -30,20 +30,20 @@ pub struct Signers {
     pub keys: Vec<KeySource>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub enum KeySource {
-    /// A PEM file (for example a mounted Secret or ConfigMap).
-    File(PathBuf),
-    /// The PEM text itself.
-    Pem(String),
+/// One trusted key: `file:` (a PEM file, e.g. a mounted Secret) or `pem:` (the PEM text).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySource {
+    pub file: Option<PathBuf>,
+    pub pem: Option<String>,
 }
 
 impl KeySource {
     fn load(&self) -> anyhow::Result<PublicKey> {
-        match self {
-            KeySource::File(path) => PublicKey::load(path),
-            KeySource::Pem(text) => PublicKey::from_pem(text).context("inline public key"),
+        match (&self.file, &self.pem) {
+            (Some(path), None) => PublicKey::load(path),
+            (None, Some(text)) => PublicKey::from_pem(text).context("inline public key"),
+            _ => anyhow::bail!("give exactly one of `file` or `pem`"),
         }
     }
 }
