@@ -72,23 +72,17 @@ pub fn open(envelope: &[u8], payload_type: &str, trusted: &[PublicKey]) -> Resul
         return Err(malformed("the envelope holds no signatures".into()));
     }
     let message = pae(payload_type, &payload);
-    let mut named_a_trusted_key = false;
+    // DSSE's keyid is an unauthenticated hint, and other tools compute it their own way:
+    // every trusted key is tried, and the keyid only tells a forgery from a stranger.
     for signature in &envelope.signatures {
         let sig = decode(&signature.sig).ok_or_else(|| malformed("a signature is not base64".into()))?;
-        for key in trusted {
-            let key_id = key.key_id();
-            // DSSE's keyid is a hint, unauthenticated: it only narrows which keys are tried.
-            if !signature.keyid.is_empty() && signature.keyid != key_id {
-                continue;
-            }
-            named_a_trusted_key |= !signature.keyid.is_empty();
-            if key.verify(&message, &sig) {
-                return Ok(Opened { payload, signer: key_id });
-            }
+        if let Some(key) = trusted.iter().find(|key| key.verify(&message, &sig)) {
+            return Ok(Opened { payload, signer: key.key_id() });
         }
     }
+    let trusted_ids: Vec<String> = trusted.iter().map(PublicKey::key_id).collect();
     let signers: Vec<&str> = envelope.signatures.iter().map(|s| s.keyid.as_str()).collect();
-    if named_a_trusted_key {
+    if signers.iter().any(|id| trusted_ids.iter().any(|t| t == id)) {
         Err((Reason::BadSignature, format!("the signature of trusted key {} does not verify", signers.join(", "))))
     } else if trusted.is_empty() {
         Err((Reason::UntrustedSigner, "no key is trusted for this kind of artifact".into()))
