@@ -56,8 +56,8 @@ enum BundleCommand {
         #[arg(long)]
         name: Option<String>,
         /// The bundle's version in the statement [default: the `.manifest` revision, if any].
-        #[arg(long)]
-        version: Option<String>,
+        #[arg(long, value_name = "VERSION")]
+        bundle_version: Option<String>,
     },
     /// Check a bundle's signature: exits 0 if a trusted key signed exactly these files.
     Verify {
@@ -183,8 +183,8 @@ fn main() -> ExitCode {
         }
         Command::Bundle(command) => {
             let verdict = match command {
-                BundleCommand::Sign { dir, key, name, version } => {
-                    forge::provenance::cli::sign_bundle(&dir, &key, name, version, &mut stdout)
+                BundleCommand::Sign { dir, key, name, bundle_version } => {
+                    forge::provenance::cli::sign_bundle(&dir, &key, name, bundle_version, &mut stdout)
                         .map(|()| Verdict::Trusted)
                 }
                 BundleCommand::Verify { dir, trusted } => {
