@@ -154,3 +154,23 @@ fn walkdir_count(dir: &Path) -> usize {
         .map(|p| if p.is_dir() { walkdir_count(&p) } else { 1 })
         .sum()
 }
+
+#[test]
+fn config_check_names_a_trusted_key_that_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("forge.yaml");
+    std::fs::write(&config, "trust:\n  bundles:\n    keys:\n      - pem: not a key\n").unwrap();
+    let output = forge(&["config".as_ref(), "check".as_ref(), &config]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3: `trust.bundles.keys`: key 1: inline public key"), "{stderr}");
+
+    std::fs::write(
+        &config,
+        format!("trust:\n  bundles:\n    keys:\n      - file: {}\n", dir.path().join("pub.pem").display()),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("pub.pem"), SigningKey::generate().unwrap().public_key().to_pem()).unwrap();
+    let output = forge(&["config".as_ref(), "check".as_ref(), &config]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
