@@ -1,6 +1,6 @@
 //! Provenance: only policy bundles and plugins signed by a trusted key load.
 //!
-//! A signature is a DSSE envelope ([`dsse`]) around an in-toto Statement v1 ([`statement`])
+//! A signature is a DSSE envelope (`dsse.rs`) around an in-toto Statement v1 (`statement.rs`)
 //! whose subjects are every covered file with its SHA-256, so standard in-toto/DSSE tooling
 //! can read and check it (docs/provenance.md). A bundle's envelope is `.signature.dsse.json`
 //! in the bundle directory and covers every other file in it; a plugin's is
