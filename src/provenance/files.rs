@@ -39,10 +39,14 @@ fn walk(dir: &Path, prefix: &str, depth: usize, files: &mut BTreeMap<String, Str
             continue;
         }
         let relative = format!("{prefix}{name}");
-        if std::fs::metadata(&path).map_err(unreadable(&path))?.is_dir() {
+        let metadata = std::fs::metadata(&path).map_err(unreadable(&path))?;
+        if metadata.is_dir() {
             walk(&path, &format!("{relative}/"), depth + 1, files)?;
-        } else {
+        } else if metadata.is_file() {
             files.insert(relative, sha256_file(&path).map_err(unreadable(&path))?);
+        } else {
+            // A FIFO or a device (a symlink to /dev/zero) would block or never end.
+            return Err((Reason::Unreadable, format!("{}: not a regular file", path.display())));
         }
     }
     Ok(())

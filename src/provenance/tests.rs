@@ -193,6 +193,15 @@ fn a_signed_payload_that_is_not_our_statement_is_refused() {
 }
 
 #[test]
+fn a_device_or_fifo_in_a_bundle_is_refused_not_read() {
+    let signed = Signed::bundle();
+    std::os::unix::fs::symlink("/dev/zero", signed.path().join("zero.rego")).unwrap();
+    let rejection = signed.verify().unwrap_err();
+    assert_eq!(rejection.reason, Reason::Unreadable);
+    assert!(rejection.detail.contains("not a regular file"), "{rejection}");
+}
+
+#[test]
 fn bytes_that_differ_from_the_verified_files_are_refused() {
     let signed = Signed::bundle();
     let provenance = signed.verify().unwrap();
