@@ -193,6 +193,37 @@ fn a_signed_payload_that_is_not_our_statement_is_refused() {
 }
 
 #[test]
+fn a_bundle_mounted_as_a_configmap_verifies_and_so_does_its_atomic_update() {
+    // What the kubelet writes: the files in a timestamped directory, `..data` pointing at
+    // it, and one symlink per file (the signature too) through `..data`.
+    let source = Signed::bundle();
+    let mount = tempfile::tempdir().unwrap();
+    let publish = |stamp: &str| {
+        let version = mount.path().join(stamp);
+        for name in ["main.rego", "data.json", "README.md", BUNDLE_SIGNATURE] {
+            write(&version, &[(name, &std::fs::read_to_string(source.path().join(name)).unwrap())]);
+        }
+        write(&version, &[("lib/util.rego", &std::fs::read_to_string(source.path().join("lib/util.rego")).unwrap())]);
+        let staged = mount.path().join("..data_tmp");
+        std::os::unix::fs::symlink(stamp, &staged).unwrap();
+        std::fs::rename(&staged, mount.path().join("..data")).unwrap();
+    };
+    publish("..2026_12_01_10_00_00.1");
+    for name in ["main.rego", "data.json", "README.md", "lib", BUNDLE_SIGNATURE] {
+        std::os::unix::fs::symlink(format!("..data/{name}"), mount.path().join(name)).unwrap();
+    }
+    let trusted = [source.key.public_key().clone()];
+    let first = verify_bundle(mount.path(), &trusted).unwrap();
+    assert_eq!(first.files.len(), 4);
+
+    write(source.path(), &[("main.rego", &REGO.replace("true", "false"))]);
+    sign_bundle(source.path(), &source.key, None, None).unwrap();
+    publish("..2026_12_01_10_05_00.2");
+    let second = verify_bundle(mount.path(), &trusted).unwrap();
+    assert_ne!(first.files["main.rego"], second.files["main.rego"]);
+}
+
+#[test]
 fn a_device_or_fifo_in_a_bundle_is_refused_not_read() {
     let signed = Signed::bundle();
     std::os::unix::fs::symlink("/dev/zero", signed.path().join("zero.rego")).unwrap();
