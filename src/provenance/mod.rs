@@ -139,7 +139,7 @@ pub fn sign_bundle(
     name: Option<String>,
     version: Option<String>,
 ) -> anyhow::Result<Provenance> {
-    let files = files::bundle_files(dir).map_err(|(_, detail)| anyhow::anyhow!(detail))?;
+    let files = files::bundle_files(dir).map_err(cannot_sign)?;
     let name = name.or_else(|| directory_name(dir)).context("name the bundle with --name")?;
     let version = version.or_else(|| manifest_revision(dir));
     let envelope_path = dir.join(BUNDLE_SIGNATURE);
@@ -158,9 +158,9 @@ pub fn verify_bundle(dir: &Path, trusted: &[PublicKey]) -> Result<Provenance, Re
 
 /// Writes `PLUGIN.wasm.dsse.json` over the module and its manifest.
 pub fn sign_plugin(wasm: &Path, manifest: &Path, key: &SigningKey) -> anyhow::Result<Provenance> {
-    let (wasm_bytes, manifest_bytes) = read_plugin(wasm, manifest).map_err(|(_, detail)| anyhow::anyhow!(detail))?;
+    let (wasm_bytes, manifest_bytes) = read_plugin(wasm, manifest).map_err(cannot_sign)?;
     let (name, version) = plugin_identity(wasm, &manifest_bytes);
-    let files = plugin_files(wasm, &wasm_bytes, manifest, &manifest_bytes).map_err(|(_, d)| anyhow::anyhow!(d))?;
+    let files = plugin_files(wasm, &wasm_bytes, manifest, &manifest_bytes).map_err(cannot_sign)?;
     sign(ArtifactKind::Plugin, files, name, version, key, &plugin_envelope_path(wasm))
 }
 
@@ -229,6 +229,10 @@ fn sign(
 }
 
 type Failure = (Reason, String);
+
+fn cannot_sign((_, detail): Failure) -> anyhow::Error {
+    anyhow::anyhow!(detail)
+}
 
 fn rejection(kind: ArtifactKind, artifact: &Path) -> impl Fn(Failure) -> Rejection + '_ {
     move |(reason, detail)| Rejection { kind, artifact: artifact.to_path_buf(), reason, detail }
