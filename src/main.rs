@@ -10,7 +10,6 @@ use clap::{Args, Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use forge::config::{Config, LogFormat};
-use forge::provenance::cli::Verdict;
 
 /// Forge: a TLS-terminating policy gateway that sits in front of an MCP server.
 ///
@@ -182,28 +181,26 @@ fn main() -> ExitCode {
             };
         }
         Command::Bundle(command) => {
-            let verdict = match command {
+            let status = match command {
                 BundleCommand::Sign { dir, key, name, bundle_version } => {
-                    forge::provenance::cli::sign_bundle(&dir, &key, name, bundle_version, &mut stdout)
-                        .map(|()| Verdict::Trusted)
+                    forge::provenance::cli::sign_bundle(&dir, &key, name, bundle_version, &mut stdout).map(|()| true)
                 }
                 BundleCommand::Verify { dir, trusted } => {
                     forge::provenance::cli::verify_bundle(&dir, &trusted, &mut stdout)
                 }
             };
-            return verdict_status(verdict);
+            return exit_status(status);
         }
         Command::Plugin(command) => {
-            let verdict = match command {
+            let status = match command {
                 PluginCommand::Sign { wasm, key, manifest } => {
-                    forge::provenance::cli::sign_plugin(&wasm, manifest.as_deref(), &key, &mut stdout)
-                        .map(|()| Verdict::Trusted)
+                    forge::provenance::cli::sign_plugin(&wasm, manifest.as_deref(), &key, &mut stdout).map(|()| true)
                 }
                 PluginCommand::Verify { wasm, trusted, manifest } => {
                     forge::provenance::cli::verify_plugin(&wasm, manifest.as_deref(), &trusted, &mut stdout)
                 }
             };
-            return verdict_status(verdict);
+            return exit_status(status);
         }
         Command::Run(args) => {
             drop(stdout);
@@ -226,13 +223,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn verdict_status(verdict: anyhow::Result<Verdict>) -> ExitCode {
-    match verdict {
-        Ok(Verdict::Trusted) => ExitCode::SUCCESS,
-        Ok(Verdict::Refused) => ExitCode::FAILURE,
+/// `Ok(false)`: the command ran and its answer is no (the reason is on stdout).
+fn exit_status(status: anyhow::Result<bool>) -> ExitCode {
+    match status {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("forge: {e:#}");
-            ExitCode::from(2)
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,4 +1,5 @@
-//! `forge bundle sign|verify` and `forge plugin sign|verify`.
+//! `forge bundle sign|verify` and `forge plugin sign|verify`. `verify` answers whether the
+//! artifact is trusted; an error means it could not be checked (an unreadable key).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,13 +8,6 @@ use anyhow::Context as _;
 
 use super::Provenance;
 use crate::signing::{PublicKey, SigningKey};
-
-/// What `verify` found; the caller maps it to the exit status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Trusted,
-    Refused,
-}
 
 pub fn sign_bundle(
     dir: &Path,
@@ -27,7 +21,7 @@ pub fn sign_bundle(
     report(out, "signed", &dir.join(super::BUNDLE_SIGNATURE), &provenance)
 }
 
-pub fn verify_bundle(dir: &Path, trusted: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<Verdict> {
+pub fn verify_bundle(dir: &Path, trusted: &[PathBuf], out: &mut dyn Write) -> anyhow::Result<bool> {
     let keys = load_keys(trusted)?;
     verdict(out, dir, super::verify_bundle(dir, &keys))
 }
@@ -43,7 +37,7 @@ pub fn verify_plugin(
     manifest: Option<&Path>,
     trusted: &[PathBuf],
     out: &mut dyn Write,
-) -> anyhow::Result<Verdict> {
+) -> anyhow::Result<bool> {
     let keys = load_keys(trusted)?;
     let verified = super::verify_plugin(wasm, &manifest_path(wasm, manifest), &keys);
     verdict(out, wasm, verified.map(|plugin| plugin.provenance.expect("verified with keys")))
@@ -58,19 +52,15 @@ fn load_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
     paths.iter().map(|p| PublicKey::load(p).with_context(|| format!("--trusted {}", p.display()))).collect()
 }
 
-fn verdict(
-    out: &mut dyn Write,
-    artifact: &Path,
-    result: Result<Provenance, super::Rejection>,
-) -> anyhow::Result<Verdict> {
+fn verdict(out: &mut dyn Write, artifact: &Path, result: Result<Provenance, super::Rejection>) -> anyhow::Result<bool> {
     match result {
         Ok(provenance) => {
             report(out, "verified", artifact, &provenance)?;
-            Ok(Verdict::Trusted)
+            Ok(true)
         }
         Err(rejection) => {
             writeln!(out, "{rejection}")?;
-            Ok(Verdict::Refused)
+            Ok(false)
         }
     }
 }

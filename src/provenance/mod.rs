@@ -289,7 +289,11 @@ fn plugin_files(
 /// The manifest's `name` and `version` when it states them; the module's file stem otherwise.
 fn plugin_identity(wasm: &Path, manifest: &[u8]) -> (String, Option<String>) {
     let manifest: serde_yaml_ng::Value = serde_yaml_ng::from_slice(manifest).unwrap_or_default();
-    let field = |key: &str| manifest.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let field = |key: &str| match manifest.get(key)? {
+        serde_yaml_ng::Value::String(text) => Some(text.clone()),
+        serde_yaml_ng::Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    };
     let stem = wasm.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     (field("name").unwrap_or(stem), field("version"))
 }
