@@ -391,3 +391,27 @@ fn a_key_is_a_file_or_inline_pem_never_both_or_neither() {
         assert!(config.keys().unwrap_err().1.contains("exactly one of `file` or `pem`"));
     }
 }
+
+#[test]
+fn no_single_byte_change_to_an_envelope_verifies_except_in_the_keyid_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &[("main.rego", REGO)]);
+    let key = SigningKey::generate().unwrap();
+    sign_bundle(dir.path(), &key, None, None).unwrap();
+    let path = dir.path().join(BUNDLE_SIGNATURE);
+    let original = std::fs::read(&path).unwrap();
+    let text = String::from_utf8(original.clone()).unwrap();
+    // The `"keyid": "…"` member, name and value.
+    let hint = text.find("\"keyid\"").unwrap()..text.find(&key.key_id()).unwrap() + key.key_id().len();
+    let trusted = [key.public_key().clone()];
+    for i in 0..original.len() {
+        let mut changed = original.clone();
+        changed[i] ^= 0x01;
+        std::fs::write(&path, &changed).unwrap();
+        match verify_bundle(dir.path(), &trusted) {
+            // DSSE's keyid is unauthenticated: changing it changes nothing that was signed.
+            Ok(provenance) => assert!(hint.contains(&i), "byte {i} changed and still verified: {provenance:?}"),
+            Err(rejection) => assert_ne!(rejection.reason, Reason::Unreadable, "byte {i}"),
+        }
+    }
+}
