@@ -87,6 +87,7 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         "upstream": gw.upstream.describe(),
         "problems": problems,
         "policy": gw.policy.as_ref().map(|p| p.status()),
+        "trust": gw.trust.status(),
     });
     readiness_response(ready, &body)
 }
