@@ -223,9 +223,6 @@ pub fn describe(payload: &Payload, headers: &HeaderMap, session: Option<&str>) {
     if let Some(session) = session {
         span.record("mcp.session.id", session);
     }
-    if let Some(version) = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()) {
-        span.record("mcp.protocol.version", version);
-    }
     let Payload::Single(message) = payload else {
         span.record("otel.name", "batch");
         return;
@@ -235,14 +232,14 @@ pub fn describe(payload: &Payload, headers: &HeaderMap, session: Option<&str>) {
         return;
     };
     span.record("mcp.method.name", method);
-    let params = match message {
-        Message::Request(r) => {
-            span.record("jsonrpc.request.id", r.id.to_string());
-            r.params.as_ref()
-        }
-        Message::Notification(n) => n.params.as_ref(),
-        Message::Response(_) => None,
-    };
+    if let Message::Request(r) = message {
+        span.record("jsonrpc.request.id", r.id.to_string());
+    }
+    // Stateful revisions carry the version in a header; 2026-07-28 in each request's `_meta`.
+    let header_version = headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok());
+    if let Some(version) = header_version.or_else(|| message.meta_protocol_version()) {
+        span.record("mcp.protocol.version", version);
+    }
     let target = message.subject();
     match (method, target) {
         ("tools/call", Some(tool)) => {
@@ -264,7 +261,7 @@ pub fn describe(payload: &Payload, headers: &HeaderMap, session: Option<&str>) {
         _ => method.to_string(),
     };
     span.record("otel.name", name.as_str());
-    if let Some(meta) = params.and_then(|p| p.get("_meta")).and_then(Value::as_object) {
+    if let Some(meta) = message.params().and_then(|p| p.get("_meta")).and_then(Value::as_object) {
         if meta.contains_key("traceparent") {
             let _ = span.set_parent(TraceContextPropagator::new().extract(&MetaCarrier(meta)));
         }
