@@ -1,0 +1,68 @@
+//! Write a Forge detector plugin as a plain Rust function.
+//!
+//! ```ignore
+//! use forge_plugin_sdk::{Category, Config, Context, Finding, Payload, Severity};
+//!
+//! fn detect(_cx: &Context, payload: &Payload, _config: &Config) -> Result<Vec<Finding>, String> {
+//!     let mut findings = Vec::new();
+//!     for s in payload.strings() {
+//!         for (at, m) in s.text.match_indices("hunter2") {
+//!             findings.push(Finding::new("example.hunter2", Category::Secret, Severity::High).at(s, at..at + m.len()));
+//!         }
+//!     }
+//!     Ok(findings)
+//! }
+//!
+//! forge_plugin_sdk::export_detector!(detect);
+//! ```
+//!
+//! Everything here except [`export_detector!`]'s component glue is plain Rust, so a detector's
+//! logic is unit-tested natively with `cargo test`; the glue exists only on `wasm32`.
+
+mod config;
+mod finding;
+mod lazy;
+mod payload;
+
+pub use config::Config;
+pub use finding::{fingerprint, Category, Finding, Severity, Span};
+pub use lazy::LazyRegex;
+pub use payload::{escape_pointer_token, Context, Hook, Payload, Scalar};
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod glue;
+
+/// Exports `detect` as the component's `detect` function. `detect` has the signature
+/// `fn(&Context, &Payload, &Config) -> Result<Vec<Finding>, String>`.
+///
+/// On targets other than `wasm32` it only checks that signature, so the same crate builds
+/// natively for its tests and benchmarks.
+#[macro_export]
+macro_rules! export_detector {
+    ($detect:path) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            struct Detector;
+            impl $crate::glue::bindings::Guest for Detector {
+                fn detect(
+                    cx: $crate::glue::bindings::forge::detector::types::Context,
+                    input: $crate::glue::bindings::forge::detector::types::Payload,
+                    config: ::std::string::String,
+                ) -> ::std::result::Result<
+                    ::std::vec::Vec<$crate::glue::bindings::forge::detector::types::Finding>,
+                    ::std::string::String,
+                > {
+                    $crate::glue::call($detect, cx, input, &config)
+                }
+            }
+            $crate::glue::bindings::export!(Detector with_types_in $crate::glue::bindings);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: fn(
+            &$crate::Context,
+            &$crate::Payload,
+            &$crate::Config,
+        ) -> ::std::result::Result<::std::vec::Vec<$crate::Finding>, ::std::string::String> = $detect;
+    };
+}
