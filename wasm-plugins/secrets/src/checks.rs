@@ -25,7 +25,9 @@ impl Check {
         let secret = caps.get(1).map_or("", |m| m.as_str());
         match self {
             Check::Format => !is_placeholder(secret),
-            Check::Random => !is_placeholder(secret) && (secret.len() < 20 || shannon_entropy(secret) >= 3.0),
+            Check::Random => {
+                !is_placeholder(secret) && longest_run(secret) < 8 && (secret.len() < 20 || shannon_entropy(secret) >= 3.0)
+            }
             Check::GithubChecksum => github_checksum_ok(secret),
             Check::Jwt => jwt_header_ok(secret),
             Check::ServiceAccount => text.contains("\"private_key\"") && text.contains("PRIVATE KEY"),
@@ -40,7 +42,7 @@ pub fn is_placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     const MARKERS: [&str; 12] =
         ["example", "xxxx", "your", "<", ">", "${", "{{", "...", "****", "placeholder", "redacted", "dummy"];
-    MARKERS.iter().any(|m| lower.contains(m)) || longest_run(value) >= 8
+    MARKERS.iter().any(|m| lower.contains(m))
 }
 
 fn is_placeholder_password(password: &str) -> bool {
@@ -51,11 +53,12 @@ fn is_placeholder_password(password: &str) -> bool {
     let lower = password.to_ascii_lowercase();
     is_placeholder(password)
         || WORDS.contains(&lower.as_str())
+        || longest_run(password) >= 8
         || password.starts_with(['$', '%', '{', '<', '['])
         || password.chars().all(|c| c == '*' || c == 'x' || c == 'X')
 }
 
-fn longest_run(value: &str) -> usize {
+pub fn longest_run(value: &str) -> usize {
     let (mut best, mut run, mut last) = (0, 0, None);
     for c in value.chars() {
         run = if Some(c) == last { run + 1 } else { 1 };
@@ -138,7 +141,7 @@ mod tests {
 
     #[test]
     fn placeholders_are_not_secrets() {
-        for p in ["AKIAIOSFODNN7EXAMPLE", "sk_live_xxxxxxxxxxxxxxxxxxxxxxxx", "<your-token>", "${TOKEN}", "aaaaaaaaaaaa"] {
+        for p in ["AKIAIOSFODNN7EXAMPLE", "sk_live_xxxxxxxxxxxxxxxxxxxxxxxx", "<your-token>", "${TOKEN}"] {
             assert!(is_placeholder(p), "{p}");
         }
         assert!(!is_placeholder("q8Xz2LmP0vTn4RbK7sWc"));

@@ -5,7 +5,7 @@
 //! not a placeholder, not a word, path, URL or sentence, and not one of the random-looking
 //! things that are not credentials (UUIDs, hex digests and git SHAs, base64 images).
 
-use crate::checks::{is_placeholder, shannon_entropy};
+use crate::checks::{is_placeholder, longest_run, shannon_entropy};
 use forge_plugin_sdk::LazyRegex;
 
 /// Key names that hold credentials, matched on the snake_case form of the name: the
@@ -66,7 +66,7 @@ pub fn assignments(text: &str) -> Vec<std::ops::Range<usize>> {
 pub fn looks_like_credential(name: &str, value: &str) -> bool {
     let password = name.to_ascii_lowercase().contains("pass") || name.eq_ignore_ascii_case("pwd");
     let min_len = if password { 8 } else { 16 };
-    if value.len() < min_len || value.len() > 200 || value.contains(char::is_whitespace) || is_placeholder(value) {
+    if value.len() < min_len || value.len() > 200 || value.contains(char::is_whitespace) || is_placeholder(value) || longest_run(value) >= 6 {
         return false;
     }
     if is_uuid(value) || is_hex_digest(value) || is_reference(value) || value.contains("://") {
