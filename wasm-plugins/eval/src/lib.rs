@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub type Detect = fn(&Context, &Payload, &Config) -> Result<Vec<Finding>, String>;
 
 /// The shipped detectors by corpus name.
-pub const DETECTORS: &[(&str, Detect)] = &[("secrets", secrets::detect)];
+pub const DETECTORS: &[(&str, Detect)] = &[("pii", pii::detect), ("secrets", secrets::detect)];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -28,3 +28,9 @@ fn secrets_meets_its_targets() {
     let s = run("secrets", secrets::detect, |_| true);
     assert!(s.precision() >= 0.97 && s.recall() >= 0.95, "secrets below target: {s:?}");
 }
+
+#[test]
+fn pii_meets_its_targets() {
+    let s = run("pii", pii::detect, |_| true);
+    assert!(s.precision() >= 0.97 && s.recall() >= 0.95, "pii below target: {s:?}");
+}
