@@ -1,0 +1,171 @@
+//! Dangerous patterns in shell, Python and JavaScript code. Each rule is a regex over the
+//! code-bearing argument, with an optional check of the surrounding text where the pattern
+//! alone would also match ordinary work (`ssh -i ~/.ssh/id_ed25519` uses a key, `cat
+//! ~/.ssh/id_ed25519` reads it).
+
+use forge_plugin_sdk::{LazyRegex, Severity};
+
+pub struct Rule {
+    /// The part after `code-exec.`.
+    pub id: &'static str,
+    pub severity: Severity,
+    pub what: &'static str,
+    pub regex: LazyRegex,
+    /// Called with the whole text and the match; false drops the match.
+    pub check: Option<fn(&str, std::ops::Range<usize>) -> bool>,
+}
+
+const fn rule(id: &'static str, severity: Severity, what: &'static str, pattern: &'static str) -> Rule {
+    Rule { id, severity, what, regex: LazyRegex::new(pattern), check: None }
+}
+
+const fn checked(
+    id: &'static str,
+    severity: Severity,
+    what: &'static str,
+    pattern: &'static str,
+    check: fn(&str, std::ops::Range<usize>) -> bool,
+) -> Rule {
+    Rule { id, severity, what, regex: LazyRegex::new(pattern), check: Some(check) }
+}
+
+use Severity::{Critical, High, Medium};
+
+pub static RULES: [Rule; 33] = [
+    // Destroying data.
+    rule("destructive-fs", Critical, "recursive delete of the root, home or a system directory",
+        r#"\brm\s+(?:-{1,2}[A-Za-z-]+\s+)*-{1,2}(?:[A-Za-z]*[rR][A-Za-z]*|recursive)\s+(?:-{1,2}[A-Za-z-]+\s+)*["']?(?:/|/\*|~/?|~/\*|\$HOME/?\*?|\$\{HOME\}/?|\*|\.\./?\*?|/(?:etc|usr|var|boot|bin|sbin|lib|lib64|home|root|opt|srv|dev|sys|proc)/?\*?)["']?(?:\s|;|&|\||\)|$)"#),
+    rule("destructive-fs", Critical, "rm without root protection", r"--no-preserve-root"),
+    rule("destructive-fs", Critical, "overwriting a disk device",
+        r"\b(?:mkfs(?:\.\w+)?\s+(?:-\S+\s+)*/dev/|dd\s+[^|;&\n]*\bof=/dev/(?:sd|nvme|hd|xvd|vd|disk|mmcblk)|wipefs\s+-a|shred\s+[^|;&\n]*/dev/)|>\s*/dev/(?:sd[a-z]|nvme\d|hd[a-z]|xvd[a-z])\b"),
+    rule("destructive-fs", Critical, "recursive permission or ownership change of the root",
+        r"\b(?:chmod|chown)\s+-R\s+\S+\s+/(?:\s|$|;)|\bfind\s+/\s+[^|;&\n]*(?:-delete|-exec\s+rm)"),
+    rule("destructive-fs", Critical, "recursive delete of the root or home directory from code",
+        r#"\b(?:shutil\.rmtree\(\s*(?:["'](?:/|~|/home|/etc|/usr|/var)/?["']|os\.path\.expanduser\(\s*["']~/?["']\))|fs(?:\.promises)?\.(?:rmSync|rm|rmdirSync|rmdir)\(\s*["'](?:/|~|/home|/etc|/usr)/?["']\s*,\s*\{[^}]*recursive\s*:\s*true)"#),
+    rule("fork-bomb", Critical, "fork bomb", r":\(\)\s*\{\s*:\s*\|\s*:?\s*&\s*\}\s*;\s*:|while\s+True\s*:\s*\n?\s*os\.fork\(\)"),
+    // Running code fetched from the network.
+    rule("download-exec", Critical, "downloaded script piped into an interpreter",
+        r"\b(?:curl|wget|fetch)\b[^|;&\n]*\|\s*(?:sudo\s+)?(?:(?:/usr)?/bin/)?(?:ba|z|da|k|fi)?sh\b|\b(?:curl|wget)\b[^|;&\n]*\|\s*(?:sudo\s+)?(?:python[23]?|perl|ruby|node|php)\b"),
+    rule("download-exec", Critical, "downloaded script run by process substitution",
+        r#"\b(?:(?:ba|z)?sh|source|\.)\s+<\(\s*(?:curl|wget)\b|\b(?:ba|z)?sh\s+-c\s+["']?\$\(\s*(?:curl|wget)\b"#),
+    rule("download-exec", Critical, "downloaded file made executable and run",
+        r"\b(?:curl|wget)\b[^\n]*(?:&&|;)\s*chmod\s+\+x\s+\S+\s*(?:&&|;)\s*(?:sudo\s+)?\S"),
+    rule("download-exec", Critical, "downloaded code evaluated",
+        r"(?i:\b(?:iex|invoke-expression)\b[\s(]*(?:\(?\s*new-object\s+(?:system\.)?net\.webclient\)?\.downloadstring|iwr|irm|invoke-webrequest|invoke-restmethod)|\b(?:iwr|irm|invoke-webrequest|invoke-restmethod)\b[^|\n]*\|\s*iex\b)|\b(?:exec|eval)\(\s*(?:requests\.get|urlopen|urllib\.request\.urlopen|httpx\.get)\(|\beval\(\s*(?:await\s+)?\(?\s*(?:await\s+)?fetch\("),
+    // Remote shells.
+    rule("reverse-shell", Critical, "shell redirected to a network socket", r"/dev/(?:tcp|udp)/[^/\s]+/[0-9]+"),
+    rule("reverse-shell", Critical, "netcat serving a shell",
+        r"\b(?:nc|ncat|netcat)\b[^|;&\n]*\s(?:-[A-Za-z]*[ec]\s*\S*(?:sh|bash|cmd(?:\.exe)?)\b|--(?:sh-)?exec\b)|\b(?:nc|ncat|netcat)\s+[^|;&\n]+\|\s*(?:/bin/)?(?:ba)?sh\b|(?:/bin/)?(?:ba)?sh\s+-i\b[^|\n]*\|\s*(?:nc|ncat|netcat)\b|\bmkfifo\s+\S+[^\n]*\b(?:nc|ncat|netcat)\b"),
+    rule("reverse-shell", Critical, "socat or scripting one-liner serving a shell",
+        r"(?i:\bsocat\b[^\n]*\b(?:exec|system):)|\bperl\s+-e\s+[^\n]*(?:use Socket|IO::Socket)|\bphp\s+-r\s+[^\n]*fsockopen|\bruby\s+-rsocket\b|(?i:System\.Net\.Sockets\.TCPClient)"),
+    checked("reverse-shell", Critical, "socket connected to a shell from code",
+        r#"\bos\.dup2\(\s*\w+\.fileno\(\)|\bpty\.spawn\(\s*["'](?:/bin/)?(?:ba)?sh|\bspawn\(\s*["'](?:/bin/)?(?:ba)?sh["']"#, connects_a_socket),
+    // Credentials and keys.
+    checked("credential-access", High, "private key read",
+        r"\.ssh/(?:id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?|identity)\b(?:\.pub)?", reads_a_private_file),
+    checked("credential-access", High, "cloud or tool credentials read",
+        r"\.aws/(?:credentials|config)\b|\.config/gcloud/(?:credentials\.db|application_default_credentials\.json|access_tokens\.db|legacy_credentials)|\.azure/(?:accessTokens\.json|msal_token_cache\.\w+)|\.kube/config\b|\.docker/config\.json|\.netrc\b|\.git-credentials\b|\.pgpass\b|\.npmrc\b|\.pypirc\b|\.vault-token\b|/etc/ssl/private/",
+        reads_a_private_file),
+    checked("credential-access", High, "key directory copied", r"\.(?:ssh|gnupg|aws)/?(?:\s|$|;|&|\|)", copies_a_directory),
+    rule("credential-access", High, "system password or secret store read",
+        r"/etc/(?:shadow|gshadow|master\.passwd)\b|/proc/(?:self|[0-9]+|\*)/environ\b|/var/run/secrets/kubernetes\.io/serviceaccount|169\.254\.169\.254/(?:latest/(?:meta-data/iam|api/token)|metadata/identity|computeMetadata)|metadata\.google\.internal/computeMetadata|\bsecurity\s+(?:find-generic-password|find-internet-password|dump-keychain)\b|Google/Chrome/[^\n]*(?:Login Data|Cookies)\b"),
+    // Becoming root.
+    rule("privilege-escalation", High, "root shell through sudo or su",
+        r"\bsudo\s+(?:-[A-Za-z]*[is][A-Za-z]*(?:\s|$)|su\b|(?:/bin/)?(?:ba|z)?sh\b)|\bsu\s+(?:-\s+)?root\b|\bsu\s+-\s*(?:$|;|&)|\bpkexec\b|\bpasswd\s+root\b"),
+    rule("privilege-escalation", High, "setuid bit or capability granted",
+        r"\bchmod\s+(?:[ugoa]*\+[rwx]*s|[4267][0-7]{3})\s|\bsetcap\s+[^\n]*cap_setuid|\bos\.setuid\(\s*0\s*\)"),
+    rule("privilege-escalation", High, "sudoers or privileged group changed",
+        r"(?:>>?|\btee\s+(?:-a\s+)?)\s*/etc/sudoers|\bNOPASSWD\b|\busermod\s+-a?G\s+(?:sudo|wheel|admin|root|docker)\b|\b(?:gpasswd\s+-a|adduser)\s+\S+\s+(?:sudo|wheel|docker)\b"),
+    rule("privilege-escalation", High, "container escape to the host",
+        r"\bdocker\s+run\b[^\n]*(?:--privileged|-v\s+/:/|--volume[= ]/:/|--pid[= ]host)|\bnsenter\s+[^\n]*(?:-t|--target)\s+1\b|\bchroot\s+/host\b"),
+    // Staying around.
+    rule("persistence", High, "cron job installed",
+        r"\|\s*crontab\s+-(?:\s|$)|\bcrontab\s+(?:-u\s+\S+\s+)?[^-\s|;&]\S*|(?:>>?|\btee\s+(?:-a\s+)?)\s*(?:/etc/crontab|/etc/cron\.(?:d|daily|hourly|weekly|monthly)/|/var/spool/cron)"),
+    rule("persistence", High, "shell profile or login script changed",
+        r#"(?:>>?|\btee\s+(?:-a\s+)?)\s*["']?(?:(?:~|\$HOME|\$\{HOME\}|/home/[\w.-]+|/root)/\.(?:bashrc|bash_profile|bash_login|profile|zshrc|zprofile|zshenv|config/fish/config\.fish)|/etc/(?:profile|bash\.bashrc|rc\.local|profile\.d/))"#),
+    rule("persistence", High, "SSH key authorized for login",
+        r#"(?:>>?|\btee\s+(?:-a\s+)?)\s*["']?(?:~|\$HOME|\$\{HOME\}|/home/[\w.-]+|/root)?/?\.ssh/authorized_keys"#),
+    rule("persistence", High, "service, agent or autostart entry installed",
+        r#"(?:>|\btee\s+(?:-a\s+)?|\bcp\s+\S+\s+)\s*["']?(?:/etc/systemd/system/|(?:~|\$HOME)/\.config/systemd/user/)\S+\.(?:service|timer)|\blaunchctl\s+(?:load|bootstrap)\b|Library/LaunchAgents/|\.config/autostart/|(?i:\breg\s+add\s+\S*\\CurrentVersion\\Run\b|\bschtasks\s+/create\b)|\bopen\(\s*["'](?:/etc/crontab|[^"']*\.bashrc|[^"']*authorized_keys)["']\s*,\s*["']a"#),
+    // Covering tracks.
+    rule("defense-evasion", High, "shell history, logs or security controls disabled",
+        r"\bhistory\s+-c\b|\bunset\s+HISTFILE\b|\bHISTFILE=/dev/null|\bexport\s+HISTSIZE=0\b|\b(?:rm|shred)\s+[^\n;&|]*\.(?:bash|zsh)_history|\bsetenforce\s+0\b|\biptables\s+-F\b|\bufw\s+disable\b|\bsystemctl\s+(?:stop|disable)\s+(?:auditd|firewalld|apparmor|falco)\b|\bauditctl\s+-D\b|(?:\b(?:rm|truncate)\s+[^\n;&|]*|>\s*)/var/log/(?:auth\.log|secure|syslog|audit/)"),
+    // Hiding what runs.
+    rule("obfuscated-exec", Critical, "decoded payload executed",
+        r#"\bbase64\s+(?:-d|--decode|-D)\b[^\n]*\|\s*(?:sudo\s+)?(?:(?:ba|z)?sh|python[23]?|perl)\b|\beval\b[^\n]*\bbase64\s+(?:-d|--decode|-D)\b|\bxxd\s+-r\s+-p\b[^\n]*\|\s*(?:ba)?sh\b|\bprintf\s+["'](?:\\x[0-9a-fA-F]{2}){8,}["'][^\n]*\|\s*(?:ba)?sh\b|\brev\s*\|\s*(?:ba)?sh\b"#),
+    rule("obfuscated-exec", Critical, "decoded payload executed from code",
+        r#"\b(?:exec|eval)\s*\(\s*(?:base64\.b64decode|b64decode|codecs\.decode|zlib\.decompress|bytes\.fromhex|marshal\.loads|__import__\(\s*["'](?:base64|zlib|codecs)|["'](?:\\x[0-9a-fA-F]{2}){8,})|\beval\s*\(\s*(?:atob|unescape|decodeURIComponent|Buffer\.from)\s*\(|\b(?:new\s+)?Function\s*\(\s*atob\s*\("#),
+    rule("obfuscated-exec", Critical, "encoded PowerShell command",
+        r"(?i:\bpowershell(?:\.exe)?\s+[^\n]*-(?:e|ec|enc|encodedcommand)\s+[A-Za-z0-9+/=]{20,}|frombase64string[^\n]*\|\s*iex\b|\biex\b[^\n]*frombase64string)"),
+    // Code that runs other code.
+    rule("process-spawn", Medium, "process spawned from Python",
+        r"\bos\.(?:system|popen|spawn[lv]p?e?|exec[lv]p?e?)\s*\(|\bsubprocess\.(?:run|call|check_call|check_output|Popen|getoutput|getstatusoutput)\s*\(|\bpty\.spawn\s*\(|\basyncio\.create_subprocess_(?:exec|shell)\s*\("),
+    rule("process-spawn", Medium, "process spawned from JavaScript",
+        r#"\brequire\(\s*["'](?:node:)?child_process["']\s*\)|\bfrom\s+["'](?:node:)?child_process["']|\b(?:execSync|execFileSync|spawnSync)\s*\(|\bchild_process\.\w+\s*\(|\bDeno\.(?:run|Command)\b|\bBun\.spawn(?:Sync)?\s*\("#),
+    checked("dynamic-eval", Medium, "dynamic evaluation of code",
+        r#"\b(?:eval|exec)\s*\(|\b__import__\s*\(|\bcompile\s*\([^)]*["']exec["']|\bgetattr\(\s*__builtins__|\bnew\s+Function\s*\(|\bset(?:Timeout|Interval)\(\s*["'`]|\bvm\.(?:runIn\w*Context|Script|compileFunction)\b"#,
+        not_a_method_call),
+];
+
+/// Reverse shells in code: the shell hookup only matters next to an outgoing socket.
+fn connects_a_socket(text: &str, _: std::ops::Range<usize>) -> bool {
+    ["socket.socket(", ".connect((", "net.connect(", "net.Socket(", "net.createConnection(", "socket.create_connection("]
+        .iter()
+        .any(|s| text.contains(s))
+}
+
+/// What reads or ships a file, in shell or in code.
+const READERS: [&str; 30] = [
+    "cat ", "less ", "more ", "head ", "tail ", "base64 ", "xxd ", "od ", "strings ", "cp ", "mv ", "rsync ", "tar ",
+    "zip ", "curl ", "wget ", "nc ", "openssl ", "gpg ", "type ", "get-content", "open(", "readfile", "read_text(",
+    "read_bytes(", "scp ", "grep ", "awk ", "sed ", "python -c",
+];
+
+/// A credential file named in the command that is read or copied, not used: `ssh -i KEY`,
+/// `chmod 600 KEY` and `ssh-keygen -f KEY` touch the file without exposing it, and public
+/// keys are public.
+fn reads_a_private_file(text: &str, m: std::ops::Range<usize>) -> bool {
+    if text[m.clone()].ends_with(".pub") {
+        return false;
+    }
+    let segment = command_segment(text, m.start);
+    let lower = segment.to_ascii_lowercase();
+    if ["ssh -i", "scp -i", "ssh-add", "ssh-keygen", "-i ", "identityfile", "chmod ", "--kubeconfig"]
+        .iter()
+        .any(|u| lower.contains(u))
+        && !lower.contains("cat ")
+    {
+        return false;
+    }
+    READERS.iter().any(|r| lower.contains(r))
+}
+
+/// `tar czf keys.tgz ~/.ssh`, `cp -r ~/.aws /tmp/x`: the whole directory leaves.
+fn copies_a_directory(text: &str, m: std::ops::Range<usize>) -> bool {
+    let lower = command_segment(text, m.start).to_ascii_lowercase();
+    ["tar ", "zip ", "cp -r", "cp -a", "rsync ", "scp -r", "curl ", "nc "].iter().any(|r| lower.contains(r))
+}
+
+/// The shell command the match belongs to: from the last separator before it.
+fn command_segment(text: &str, at: usize) -> &str {
+    let start = text[..at].rfind(['\n', ';', '&', '|']).map_or(0, |i| i + 1);
+    &text[start..at]
+}
+
+/// `model.eval()`, `regex.exec(s)` and `ast.literal_eval(s)` are methods, not the builtins.
+fn not_a_method_call(text: &str, m: std::ops::Range<usize>) -> bool {
+    let before = text[..m.start].chars().next_back();
+    !matches!(before, Some('.') | Some('_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_compiles() {
+        for r in &RULES {
+            r.regex.check().unwrap_or_else(|e| panic!("{}: {e}", r.id));
+        }
+    }
+}
