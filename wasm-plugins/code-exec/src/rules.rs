@@ -41,7 +41,7 @@ pub static RULES: [Rule; 33] = [
     rule("destructive-fs", Critical, "recursive permission or ownership change of the root",
         r"\b(?:chmod|chown)\s+-R\s+\S+\s+/(?:\s|$|;)|\bfind\s+/\s+[^|;&\n]*(?:-delete|-exec\s+rm)"),
     rule("destructive-fs", Critical, "recursive delete of the root or home directory from code",
-        r#"\b(?:shutil\.rmtree\(\s*(?:["'](?:/|~|/home|/etc|/usr|/var)/?["']|os\.path\.expanduser\(\s*["']~/?["']\))|fs(?:\.promises)?\.(?:rmSync|rm|rmdirSync|rmdir)\(\s*["'](?:/|~|/home|/etc|/usr)/?["']\s*,\s*\{[^}]*recursive\s*:\s*true)"#),
+        r#"\b(?:shutil\.rmtree\(\s*(?:["'](?:/|~|/home|/etc|/usr|/var)/?["']|os\.path\.expanduser\(\s*["']~/?["']\))|(?:\bfs(?:\.promises)?|require\(\s*["'](?:node:)?fs["']\s*\))\.(?:rmSync|rm|rmdirSync|rmdir)\(\s*["'](?:/|~|/home|/etc|/usr)/?["']\s*,\s*\{[^}]*recursive\s*:\s*true)"#),
     rule("fork-bomb", Critical, "fork bomb", r":\(\)\s*\{\s*:\s*\|\s*:?\s*&\s*\}\s*;\s*:|while\s+True\s*:\s*\n?\s*os\.fork\(\)"),
     // Running code fetched from the network.
     rule("download-exec", Critical, "downloaded script piped into an interpreter",
@@ -68,10 +68,10 @@ pub static RULES: [Rule; 33] = [
         reads_a_private_file),
     checked("credential-access", High, "key directory copied", r"\.(?:ssh|gnupg|aws)/?(?:\s|$|;|&|\|)", copies_a_directory),
     rule("credential-access", High, "system password or secret store read",
-        r"/etc/(?:shadow|gshadow|master\.passwd)\b|/proc/(?:self|[0-9]+|\*)/environ\b|/var/run/secrets/kubernetes\.io/serviceaccount|169\.254\.169\.254/(?:latest/(?:meta-data/iam|api/token)|metadata/identity|computeMetadata)|metadata\.google\.internal/computeMetadata|\bsecurity\s+(?:find-generic-password|find-internet-password|dump-keychain)\b|Google/Chrome/[^\n]*(?:Login Data|Cookies)\b"),
+        r"/etc/(?:shadow|gshadow|master\.passwd)\b|/proc/(?:self|[0-9]+|\*)/environ\b|/var/run/secrets/kubernetes\.io/serviceaccount|169\.254\.169\.254/(?:latest/(?:meta-data/iam|api/token)|metadata/identity|computeMetadata)|metadata\.google\.internal/computeMetadata|\bsecurity\s+(?:find-generic-password|find-internet-password|dump-keychain)\b|Google/Chrome/[^\n]*(?:Login(?:\\ | )Data|Cookies)\b"),
     // Becoming root.
     rule("privilege-escalation", High, "root shell through sudo or su",
-        r"\bsudo\s+(?:-[A-Za-z]*[is][A-Za-z]*(?:\s|$)|su\b|(?:/bin/)?(?:ba|z)?sh\b)|\bsu\s+(?:-\s+)?root\b|\bsu\s+-\s*(?:$|;|&)|\bpkexec\b|\bpasswd\s+root\b"),
+        r"\bsudo\s+(?:-[A-Za-z]*[is][A-Za-z]*(?:\s|$|;|&)|su\b|(?:/bin/)?(?:ba|z)?sh\b)|\bsu\s+(?:-\s+)?root\b|\bsu\s+-\s*(?:$|;|&)|\bpkexec\b|\bpasswd\s+root\b"),
     rule("privilege-escalation", High, "setuid bit or capability granted",
         r"\bchmod\s+(?:[ugoa]*\+[rwx]*s|[4267][0-7]{3})\s|\bsetcap\s+[^\n]*cap_setuid|\bos\.setuid\(\s*0\s*\)"),
     rule("privilege-escalation", High, "sudoers or privileged group changed",
@@ -146,16 +146,19 @@ fn copies_a_directory(text: &str, m: std::ops::Range<usize>) -> bool {
     ["tar ", "zip ", "cp -r", "cp -a", "rsync ", "scp -r", "curl ", "nc "].iter().any(|r| lower.contains(r))
 }
 
-/// The shell command the match belongs to: from the last separator before it.
+/// The shell command (or line of code) the match belongs to, between separators.
 fn command_segment(text: &str, at: usize) -> &str {
     let start = text[..at].rfind(['\n', ';', '&', '|']).map_or(0, |i| i + 1);
-    &text[start..at]
+    let end = text[at..].find(['\n', ';', '&', '|']).map_or(text.len(), |i| at + i);
+    &text[start..end]
 }
 
-/// `model.eval()`, `regex.exec(s)` and `ast.literal_eval(s)` are methods, not the builtins.
+/// `model.eval()`, `regex.exec(s)` and `ast.literal_eval(s)` are methods, not the builtins;
+/// `exec(…)` from Node's `child_process` spawns a process (its own rule), it evaluates nothing.
 fn not_a_method_call(text: &str, m: std::ops::Range<usize>) -> bool {
     let before = text[..m.start].chars().next_back();
-    !matches!(before, Some('.') | Some('_'))
+    let node_exec = text[m.clone()].starts_with("exec") && text.contains("child_process");
+    !matches!(before, Some('.') | Some('_')) && !node_exec
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 pub type Detect = fn(&Context, &Payload, &Config) -> Result<Vec<Finding>, String>;
 
 /// The shipped detectors by corpus name.
-pub const DETECTORS: &[(&str, Detect)] = &[("pii", pii::detect), ("secrets", secrets::detect)];
+pub const DETECTORS: &[(&str, Detect)] =
+    &[("code-exec", code_exec::detect), ("pii", pii::detect), ("secrets", secrets::detect)];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,7 +27,7 @@ pub struct Case {
     pub payload: Value,
     /// The rule ids a correct detector reports; empty for a benign case.
     pub expect: Vec<String>,
-    /// For code-exec: the least severity the expected findings must carry.
+    /// For code-exec: the least severity the worst expected finding must carry.
     #[serde(default)]
     pub min_severity: Option<String>,
     #[serde(default)]
@@ -89,7 +90,7 @@ pub struct Score {
     pub true_positives: usize,
     pub false_positives: usize,
     pub false_negatives: usize,
-    /// Labels whose finding was found but with less than the case's `min_severity`.
+    /// Cases whose findings were all milder than the case's `min_severity`.
     pub too_mild: usize,
     pub benign_cases: usize,
     pub benign_flagged: usize,
@@ -148,14 +149,13 @@ pub fn score(detect: Detect, cases: &[Case], include: impl Fn(&Case) -> bool) ->
                 s.benign_flagged += 1;
             }
         }
-        for id in expected.intersection(&found) {
-            let strongest = findings.iter().filter(|f| f.rule_id == *id).map(|f| f.severity).max();
-            match case.min_severity() {
-                Some(min) if strongest < Some(min) => {
-                    s.too_mild += 1;
-                    s.mistakes.push(format!("{}: {id} reported as {strongest:?}, expected at least {min:?}", case.id));
-                }
-                _ => s.true_positives += 1,
+        s.true_positives += expected.intersection(&found).count();
+        // A case with a least severity is missed if its worst expected finding is milder.
+        if let Some(min) = case.min_severity() {
+            let worst = findings.iter().filter(|f| expected.contains(f.rule_id.as_str())).map(|f| f.severity).max();
+            if worst.is_some_and(|w| w < min) {
+                s.too_mild += 1;
+                s.mistakes.push(format!("{}: reported as {worst:?}, expected at least {min:?}", case.id));
             }
         }
         for id in found.difference(&expected) {
