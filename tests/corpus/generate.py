@@ -9,10 +9,12 @@ from gen_common import write  # noqa: E402
 import gen_code_exec  # noqa: E402
 import gen_pii  # noqa: E402
 import gen_secrets  # noqa: E402
+import gen_tool_poisoning  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-for name, module in [("secrets", gen_secrets), ("pii", gen_pii), ("code-exec", gen_code_exec)]:
+for name, module in [("secrets", gen_secrets), ("pii", gen_pii), ("code-exec", gen_code_exec),
+                     ("tool-poisoning", gen_tool_poisoning)]:
     os.makedirs(os.path.join(HERE, name), exist_ok=True)
     cases = module.cases()
     write(os.path.join(HERE, name, "cases.jsonl"), cases)

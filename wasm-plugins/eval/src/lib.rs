@@ -11,8 +11,12 @@ use std::path::{Path, PathBuf};
 pub type Detect = fn(&Context, &Payload, &Config) -> Result<Vec<Finding>, String>;
 
 /// The shipped detectors by corpus name.
-pub const DETECTORS: &[(&str, Detect)] =
-    &[("code-exec", code_exec::detect), ("pii", pii::detect), ("secrets", secrets::detect)];
+pub const DETECTORS: &[(&str, Detect)] = &[
+    ("code-exec", code_exec::detect),
+    ("pii", pii::detect),
+    ("secrets", secrets::detect),
+    ("tool-poisoning", tool_poisoning::detect),
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

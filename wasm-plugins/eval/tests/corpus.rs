@@ -45,3 +45,10 @@ fn code_exec_meets_its_targets() {
     assert!(high.recall() >= 0.95, "code-exec high-severity recall below target: {high:?}");
     assert!(all.false_positive_rate() <= 0.02, "code-exec flags ordinary code: {all:?}");
 }
+
+#[test]
+fn tool_poisoning_meets_its_targets() {
+    let s = run("tool-poisoning", tool_poisoning::detect, |_| true);
+    assert!(s.recall() >= 0.9, "tool-poisoning recall below target: {s:?}");
+    assert!(s.false_positive_rate() <= 0.02, "tool-poisoning flags ordinary descriptions: {s:?}");
+}

@@ -57,16 +57,16 @@ static RULES: [Rule; 9] = [
         severity: Severity::Critical,
         what: "an instruction to smuggle data into a tool argument",
         regex: LazyRegex::new(
-            r"(?i)\b(?:private\s+keys?|api\s+keys?|access\s+tokens?|passwords?|credentials|secrets|conversation(?:\s+history)?|chat\s+history|system\s+prompt|previous\s+messages|(?:other|previous)\s+tools?'?\s*(?:outputs?|results|data|responses)|file\s+contents?|its\s+contents?|their\s+contents?|the\s+contents?)\b[^.\n]{0,80}?\b(?:as|in|into|to|inside|within)\s+(?:the\s+|a\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field|param|property)|\bpass\s+(?:it|them|its\s+contents?|the\s+contents?|this|that)\s+(?:as|in|into)\s+[`'\x22]?\w+",
+            r"(?i)\b(?:private\s+keys?|api\s+keys?|access\s+tokens?|passwords?|credentials|secrets|conversation(?:\s+history)?|chat\s+history|system\s+prompt|previous\s+messages|(?:other|previous)\s+tools?'?\s*(?:outputs?|results|data|responses)|file\s+contents?|its\s+contents?|their\s+contents?|the\s+contents?)\b[^.\n]{0,80}?\b(?:as|in|into|to|inside|within)\s+(?:the\s+|a\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field|param|property)|\b(?:pass|put|paste|place|include|send|add|insert|copy)\s+(?:it|them|its\s+contents?|the\s+contents?|this|that)\s+(?:as|in|into|inside)\s+(?:the\s+)?[`'\x22]?\w+|(?:~/|\.ssh/|\.aws/|\.kube/)\S*\s+(?:into|in|as)\s+(?:the\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field)",
         ),
         check: None,
     },
     rule("tool-poisoning.shadowing", Severity::High, "an instruction about how every tool, or all messages, must behave",
         r"(?i)\b(?:all|any|every)\s+(?:other\s+)?(?:tools?|servers?|tool\s+calls?)\b[^.\n]{0,60}?\b(?:must|should|have\s+to|need\s+to|are\s+required)\b|\bother\s+(?:mcp\s+)?(?:tools?|servers?)\b[^.\n]{0,40}?\b(?:must|should|instead|override)\b|\b(?:all|every|any)\s+(?:e-?mails?|messages?)\s+(?:must|should|have\s+to)\s+(?:also\s+)?(?:be\s+)?(?:sent|forwarded|copied|bcc'?d?|cc'?d?)\s+to\b|\bthis\s+tool\s+(?:overrides|replaces|supersedes|takes\s+precedence\s+over)\b"),
     rule("tool-poisoning.coercion", Severity::Medium, "pressure on the model to comply",
-        r"(?i)\b(?:otherwise|or\s+else)\s+(?:the\s+)?(?:system|application|tool|server|everything|data)\s+will\s+(?:crash|fail|break|be\s+(?:lost|deleted|corrupted))|\bvery\s+very\s+important\b|\bthis\s+is\s+(?:extremely\s+|very\s+)?(?:critical|mandatory)\s*[:!]"),
+        r"(?i)\b(?:otherwise|or\s+else)\s+(?:the\s+)?(?:system|application|tool|server|everything|data)\s+will\s+(?:crash|fail|break|not\s+work|stop\s+working|be\s+(?:lost|deleted|corrupted))|\bvery\s+very\s+important\b|\bthis\s+is\s+(?:extremely\s+|very\s+)?(?:critical|mandatory)\s*[:!]"),
     rule("tool-poisoning.override-instructions", Severity::High, "an instruction to act before or instead of answering",
-        r"(?i)\bbefore\s+(?:using|calling|responding|answering|doing\s+anything)[^.\n]{0,40}?,?\s+(?:you\s+)?(?:must|should|always|first)\s+(?:read|call|run|send|fetch|open)\b"),
+        r"(?i)\bbefore\s+(?:using|calling|responding|answering|replying|doing\s+anything)\b[^.\n]{0,40}?(?:,\s*|\s+)(?:(?:you\s+)?(?:must|should|always|first)\s+)+(?:read|call|run|send|fetch|open|include|cat)\b|\bbefore\s+(?:using|calling|responding|answering|replying|doing\s+anything)\b[^.,\n]{0,40},\s*(?:read|call|run|send|fetch|open|include|cat)\b"),
     rule("tool-poisoning.model-directed", Severity::Medium, "an instruction addressed to the model by name",
         r"(?i)\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|model|llm|agent|claude|gpt|chatgpt)\b|\b(?:dear|hey)\s+(?:ai|assistant|claude|gpt|model|agent)\b"),
 ];
@@ -137,7 +137,7 @@ fn tool_names(payload: &Payload) -> BTreeSet<String> {
 /// this server does not define (or that the operator protects). Instructions about the
 /// server's own tools are ordinary documentation ("call `list_files` first").
 static NAMED_TOOL: LazyRegex = LazyRegex::new(
-    r"(?i)\b(?:when(?:ever)?|before|after|if|each\s+time)\s+(?:you\s+|the\s+(?:user|assistant|model)\s+)?(?:use|call|invoke|run)s?\s+(?:the\s+)?[`'\x22]?([a-z][\w.-]*)[`'\x22]?\s+tool\b|\b(?:the\s+)?[`'\x22]?([a-z][\w.-]*)[`'\x22]?\s+tool\s+(?:must|should|has\s+to|needs\s+to|is\s+required\s+to)\b",
+    r"(?i)\b(?:when(?:ever)?|before|after|if|each\s+time)\s+(?:you\s+|the\s+(?:user|assistant|model)\s+)?(?:use|uses|using|call|calls|calling|invoke|invokes|invoking|run|runs|running)\s+(?:the\s+)?[`'\x22]?([a-z][\w.-]*)[`'\x22]?\s+tool\b|\b(?:the\s+)?[`'\x22]?([a-z][\w.-]*)[`'\x22]?\s+tool\s+(?:must|should|has\s+to|needs\s+to|is\s+required\s+to)\b",
 );
 
 fn foreign_tool_instruction(text: &str, own: &BTreeSet<String>, protected: &[String]) -> Option<std::ops::Range<usize>> {
