@@ -2,6 +2,8 @@
 //! scores them: precision and recall over the expected rule ids of each case, and how many
 //! benign cases drew any finding at all.
 
+pub mod payloads;
+
 use forge_plugin_sdk::{Config, Context, Finding, Hook, Payload, Severity};
 use serde::Deserialize;
 use serde_json::Value;

@@ -4,7 +4,7 @@ use crate::{embedded, Hit, Scope};
 use forge_plugin_sdk::LazyRegex;
 
 static EMAIL: LazyRegex =
-    LazyRegex::new(r"(?i)[a-z0-9](?:[a-z0-9._%+-]{0,63})@(?:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\.)+([a-z]{2,24})");
+    LazyRegex::new(r"(?i)[a-z0-9][a-z0-9._%+-]*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+([a-z]{2,24})");
 
 /// Domains reserved for documentation and testing (RFC 2606, RFC 6761).
 const RESERVED_DOMAINS: [&str; 4] = ["example.com", "example.org", "example.net", "example.edu"];

@@ -26,7 +26,7 @@ mod payload;
 
 pub use config::Config;
 pub use finding::{fingerprint, Category, Finding, Severity, Span};
-pub use lazy::LazyRegex;
+pub use lazy::{Captures, LazyRegex, Match};
 pub use payload::{escape_pointer_token, Context, Hook, Payload, Scalar};
 
 #[cfg(target_arch = "wasm32")]

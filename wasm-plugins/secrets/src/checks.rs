@@ -2,7 +2,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use regex::Captures;
+use forge_plugin_sdk::Captures;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
