@@ -51,7 +51,11 @@ pub fn scan(sql: &str, read_only: bool) -> Vec<SqlHit> {
                 hits.push(SqlHit {
                     rule: "code-exec.sql-data-modification",
                     severity: Severity::High,
-                    what: if unbounded { "SQL that changes every row" } else { "SQL that changes data on a read-only tool" },
+                    what: if unbounded {
+                        "SQL that changes every row"
+                    } else {
+                        "SQL that changes data on a read-only tool"
+                    },
                     range: trimmed,
                 });
             }
@@ -81,10 +85,10 @@ fn blank_comments_and_strings(sql: &str) -> String {
     };
     while i < bytes.len() {
         let end = match bytes[i] {
-            b'-' if bytes.get(i + 1) == Some(&b'-') => bytes[i..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| i + p),
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                find(bytes, i + 2, b"*/").map_or(bytes.len(), |p| p + 2)
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                bytes[i..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |p| i + p)
             }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => find(bytes, i + 2, b"*/").map_or(bytes.len(), |p| p + 2),
             q @ (b'\'' | b'"' | b'`') => bytes[i + 1..].iter().position(|&b| b == q).map_or(bytes.len(), |p| i + p + 2),
             _ => {
                 i += 1;
@@ -114,7 +118,10 @@ mod tests {
     fn reads_are_fine_and_writes_are_not_on_a_read_only_tool() {
         assert!(rules("SELECT id, deleted_at FROM users WHERE updated_at > now()", true).is_empty());
         assert!(rules("select * from t where note = 'drop table x; delete from y' -- update later", true).is_empty());
-        assert_eq!(rules("UPDATE users SET role='admin' WHERE id=1", true), [("code-exec.sql-data-modification", Severity::High)]);
+        assert_eq!(
+            rules("UPDATE users SET role='admin' WHERE id=1", true),
+            [("code-exec.sql-data-modification", Severity::High)]
+        );
         assert_eq!(rules("WITH x AS (DELETE FROM logs RETURNING *) SELECT count(*) FROM x", true).len(), 1);
     }
 
@@ -124,7 +131,10 @@ mod tests {
         assert!(rules("UPDATE users SET name='x' WHERE id=4", false).is_empty());
         assert_eq!(rules("DELETE FROM users", false), [("code-exec.sql-data-modification", Severity::High)]);
         assert_eq!(rules("drop table users", false), [("code-exec.sql-schema-change", Severity::High)]);
-        assert_eq!(rules("ALTER TABLE users ADD COLUMN x int", false), [("code-exec.sql-schema-change", Severity::Medium)]);
+        assert_eq!(
+            rules("ALTER TABLE users ADD COLUMN x int", false),
+            [("code-exec.sql-schema-change", Severity::Medium)]
+        );
     }
 
     #[test]

@@ -79,14 +79,18 @@ mod tests {
     #[test]
     fn emails_are_found_and_reserved_or_asset_names_are_not() {
         assert_eq!(ids(r#"{"t":"write to maria.lopez+billing@contoso.co.uk"}"#), ["pii.email"]);
-        for t in ["user@example.com", "logo@2x.png", "git@github.com:acme/app.git", "@types/node@18.2.0", "ops@host.local"] {
+        for t in
+            ["user@example.com", "logo@2x.png", "git@github.com:acme/app.git", "@types/node@18.2.0", "ops@host.local"]
+        {
             assert!(ids(&format!(r#"{{"t":"{t}"}}"#)).is_empty(), "{t}");
         }
     }
 
     #[test]
     fn phones_need_their_format_or_a_phone_word() {
-        for t in ["+44 20 7946 0958", "call me on 415-555-0132", "(415) 555-0132", "Mobile: 06 12 34 56 78", "+14155550132"] {
+        for t in
+            ["+44 20 7946 0958", "call me on 415-555-0132", "(415) 555-0132", "Mobile: 06 12 34 56 78", "+14155550132"]
+        {
             assert_eq!(ids(&format!(r#"{{"t":"{t}"}}"#)), ["pii.phone"], "{t}");
         }
         for t in ["order 415-555-0132", "version 2.10.3-1", "at 2026-11-30 10:22:04", "+1", "build 0612 3456 7890"] {

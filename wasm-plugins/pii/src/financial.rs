@@ -7,8 +7,20 @@ use forge_plugin_sdk::LazyRegex;
 /// 12 to 19 digits, optionally grouped by single spaces or dashes.
 static CARD: LazyRegex = LazyRegex::new(r"[0-9](?:[ -]?[0-9]){11,18}");
 const CARD_WORDS: [&str; 14] = [
-    "card", "credit", "debit", "visa", "mastercard", "amex", "american express", "discover", "pan", "payment", "cc",
-    "cvv", "expir", "exp ",
+    "card",
+    "credit",
+    "debit",
+    "visa",
+    "mastercard",
+    "amex",
+    "american express",
+    "discover",
+    "pan",
+    "payment",
+    "cc",
+    "cvv",
+    "expir",
+    "exp ",
 ];
 const NOT_CARD_WORDS: [&str; 10] =
     ["order", "invoice", "tracking", "shipment", "sku", "isbn", "account no", "ticket", "reference", "serial"];
@@ -91,14 +103,76 @@ static IBAN: LazyRegex = LazyRegex::new(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}"
 
 /// IBAN lengths by country (the SWIFT IBAN registry).
 const IBAN_LENGTHS: &[(&str, usize)] = &[
-    ("AD", 24), ("AE", 23), ("AL", 28), ("AT", 20), ("AZ", 28), ("BA", 20), ("BE", 16), ("BG", 22), ("BH", 22),
-    ("BR", 29), ("CH", 21), ("CR", 22), ("CY", 28), ("CZ", 24), ("DE", 22), ("DK", 18), ("DO", 28), ("EE", 20),
-    ("EG", 29), ("ES", 24), ("FI", 18), ("FO", 18), ("FR", 27), ("GB", 22), ("GE", 22), ("GI", 23), ("GL", 18),
-    ("GR", 27), ("GT", 28), ("HR", 21), ("HU", 28), ("IE", 22), ("IL", 23), ("IQ", 23), ("IS", 26), ("IT", 27),
-    ("JO", 30), ("KW", 30), ("KZ", 20), ("LB", 28), ("LI", 21), ("LT", 20), ("LU", 20), ("LV", 21), ("MC", 27),
-    ("MD", 24), ("ME", 22), ("MK", 19), ("MR", 27), ("MT", 31), ("MU", 30), ("NL", 18), ("NO", 15), ("PK", 24),
-    ("PL", 28), ("PS", 29), ("PT", 25), ("QA", 29), ("RO", 24), ("RS", 22), ("SA", 24), ("SE", 24), ("SI", 19),
-    ("SK", 24), ("SM", 27), ("TN", 24), ("TR", 26), ("UA", 29), ("VG", 24), ("XK", 20),
+    ("AD", 24),
+    ("AE", 23),
+    ("AL", 28),
+    ("AT", 20),
+    ("AZ", 28),
+    ("BA", 20),
+    ("BE", 16),
+    ("BG", 22),
+    ("BH", 22),
+    ("BR", 29),
+    ("CH", 21),
+    ("CR", 22),
+    ("CY", 28),
+    ("CZ", 24),
+    ("DE", 22),
+    ("DK", 18),
+    ("DO", 28),
+    ("EE", 20),
+    ("EG", 29),
+    ("ES", 24),
+    ("FI", 18),
+    ("FO", 18),
+    ("FR", 27),
+    ("GB", 22),
+    ("GE", 22),
+    ("GI", 23),
+    ("GL", 18),
+    ("GR", 27),
+    ("GT", 28),
+    ("HR", 21),
+    ("HU", 28),
+    ("IE", 22),
+    ("IL", 23),
+    ("IQ", 23),
+    ("IS", 26),
+    ("IT", 27),
+    ("JO", 30),
+    ("KW", 30),
+    ("KZ", 20),
+    ("LB", 28),
+    ("LI", 21),
+    ("LT", 20),
+    ("LU", 20),
+    ("LV", 21),
+    ("MC", 27),
+    ("MD", 24),
+    ("ME", 22),
+    ("MK", 19),
+    ("MR", 27),
+    ("MT", 31),
+    ("MU", 30),
+    ("NL", 18),
+    ("NO", 15),
+    ("PK", 24),
+    ("PL", 28),
+    ("PS", 29),
+    ("PT", 25),
+    ("QA", 29),
+    ("RO", 24),
+    ("RS", 22),
+    ("SA", 24),
+    ("SE", 24),
+    ("SI", 19),
+    ("SK", 24),
+    ("SM", 27),
+    ("TN", 24),
+    ("TR", 26),
+    ("UA", 29),
+    ("VG", 24),
+    ("XK", 20),
 ];
 
 pub fn ibans(scope: &Scope, hits: &mut Vec<Hit>) {
@@ -210,7 +284,9 @@ mod tests {
     fn ssn_rules_reject_invalid_areas_and_advertising_numbers() {
         assert_eq!(ids(r#"{"ssn":"536-22-8140"}"#), ["pii.us-ssn"]);
         assert_eq!(ids(r#"{"t":"SSN 536228140"}"#), ["pii.us-ssn"]);
-        for t in ["000-12-3456", "666-12-3456", "912-12-3456", "536-00-8140", "536-22-0000", "078-05-1120", "219-09-9999"] {
+        for t in
+            ["000-12-3456", "666-12-3456", "912-12-3456", "536-00-8140", "536-22-0000", "078-05-1120", "219-09-9999"]
+        {
             assert!(ids(&format!(r#"{{"ssn":"{t}"}}"#)).is_empty(), "{t}");
         }
         assert!(ids(r#"{"t":"ref 536228140"}"#).is_empty());

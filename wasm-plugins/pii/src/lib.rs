@@ -130,7 +130,8 @@ mod tests {
     #[test]
     fn findings_point_at_the_span_for_redaction() {
         let cx = Context::new(Hook::Response, "tools/call");
-        let p = Payload::from_json(r#"{"content":[{"type":"text","text":"Contact: dana.kim@acme-corp.com today"}]}"#).unwrap();
+        let p = Payload::from_json(r#"{"content":[{"type":"text","text":"Contact: dana.kim@acme-corp.com today"}]}"#)
+            .unwrap();
         let f = detect(&cx, &p, &Config::default()).unwrap();
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].pointer, "/content/0/text");

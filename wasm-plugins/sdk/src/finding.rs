@@ -68,10 +68,7 @@ impl Finding {
         match scalar.text.get(range.clone()) {
             Some(matched) => {
                 self.fingerprint = Some(fingerprint(matched));
-                self.span = Some(Span {
-                    start: range.start as u32,
-                    end: range.end as u32,
-                });
+                self.span = Some(Span { start: range.start as u32, end: range.end as u32 });
             }
             None => return self.on(scalar),
         }
@@ -129,11 +126,7 @@ mod tests {
     use super::*;
 
     fn scalar(text: &str) -> Scalar {
-        Scalar {
-            pointer: "/arguments/token".into(),
-            text: text.into(),
-            is_number: false,
-        }
+        Scalar { pointer: "/arguments/token".into(), text: text.into(), is_number: false }
     }
 
     #[test]

@@ -28,7 +28,8 @@ impl LazyRegex {
     /// The compiled regex. Patterns are part of the plugin, so an invalid one is a bug that
     /// the plugin's own tests catch (with [`LazyRegex::check`]).
     fn get(&self) -> &Regex {
-        self.cell.get_or_init(|| compile(self.pattern).unwrap_or_else(|e| panic!("invalid pattern {}: {e}", self.pattern)))
+        self.cell
+            .get_or_init(|| compile(self.pattern).unwrap_or_else(|e| panic!("invalid pattern {}: {e}", self.pattern)))
     }
 
     /// Compiles the pattern, for tests that every rule's regex is valid.
@@ -49,10 +50,9 @@ impl LazyRegex {
     }
 
     pub fn captures_iter<'t>(&self, text: &'t str) -> impl Iterator<Item = Captures<'t>> + use<'_, 't> {
-        self.get().captures_iter(text.as_bytes()).map(move |c| Captures {
-            text,
-            groups: c.iter().map(|g| g.map(|m| m.range())).collect(),
-        })
+        self.get()
+            .captures_iter(text.as_bytes())
+            .map(move |c| Captures { text, groups: c.iter().map(|g| g.map(|m| m.range())).collect() })
     }
 
     /// Groups including the whole match (group 0).

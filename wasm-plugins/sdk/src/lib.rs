@@ -56,7 +56,7 @@ macro_rules! export_detector {
                     $crate::glue::call($detect, cx, input, &config)
                 }
             }
-            $crate::glue::bindings::export!(Detector with_types_in $crate::glue::bindings);
+    $crate::glue::bindings::export!(Detector with_types_in $crate::glue::bindings);
         };
         #[cfg(not(target_arch = "wasm32"))]
         const _: fn(

@@ -29,12 +29,7 @@ pub struct Context {
 impl Context {
     /// A context for `hook` and `method` with no tool (handy in tests).
     pub fn new(hook: Hook, method: &str) -> Self {
-        Context {
-            hook,
-            method: method.to_owned(),
-            tool_name: None,
-            tool_definition: None,
-        }
+        Context { hook, method: method.to_owned(), tool_name: None, tool_definition: None }
     }
 
     /// The same context, naming the tool.
@@ -100,10 +95,7 @@ impl Payload {
     pub fn from_value(value: &Value) -> Payload {
         let mut scalars = Vec::new();
         collect(value, &mut String::new(), &mut scalars);
-        Payload {
-            json: value.to_string(),
-            scalars,
-        }
+        Payload { json: value.to_string(), scalars }
     }
 
     /// The string scalars (numbers left out).
@@ -123,11 +115,7 @@ pub fn escape_pointer_token(token: &str) -> String {
 }
 
 fn collect(value: &Value, pointer: &mut String, out: &mut Vec<Scalar>) {
-    let scalar = |text: String, is_number: bool| Scalar {
-        pointer: pointer.clone(),
-        text,
-        is_number,
-    };
+    let scalar = |text: String, is_number: bool| Scalar { pointer: pointer.clone(), text, is_number };
     match value {
         Value::String(s) => out.push(scalar(s.clone(), false)),
         Value::Number(n) => out.push(scalar(n.to_string(), true)),

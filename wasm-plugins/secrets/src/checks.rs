@@ -26,7 +26,9 @@ impl Check {
         match self {
             Check::Format => !is_placeholder(secret),
             Check::Random => {
-                !is_placeholder(secret) && longest_run(secret) < 8 && (secret.len() < 20 || shannon_entropy(secret) >= 3.0)
+                !is_placeholder(secret)
+                    && longest_run(secret) < 8
+                    && (secret.len() < 20 || shannon_entropy(secret) >= 3.0)
             }
             Check::GithubChecksum => github_checksum_ok(secret),
             Check::Jwt => jwt_header_ok(secret),
@@ -47,8 +49,20 @@ pub fn is_placeholder(value: &str) -> bool {
 
 fn is_placeholder_password(password: &str) -> bool {
     const WORDS: [&str; 14] = [
-        "password", "passwd", "pass", "pwd", "secret", "changeme", "change_me", "user", "username", "admin", "root",
-        "test", "pw", "mypassword",
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "secret",
+        "changeme",
+        "change_me",
+        "user",
+        "username",
+        "admin",
+        "root",
+        "test",
+        "pw",
+        "mypassword",
     ];
     let lower = password.to_ascii_lowercase();
     is_placeholder(password)

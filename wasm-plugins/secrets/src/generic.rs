@@ -16,13 +16,13 @@ static CREDENTIAL_NAME: LazyRegex = LazyRegex::new(
 );
 
 /// Names that end in a credential word but hold something else.
-static NOT_A_CREDENTIAL_NAME: LazyRegex =
-    LazyRegex::new(r"(?i)(?:page|cursor|next|continuation|sync|csrf|xsrf|nonce|count|max|limit|usage|public|publishable)");
+static NOT_A_CREDENTIAL_NAME: LazyRegex = LazyRegex::new(
+    r"(?i)(?:page|cursor|next|continuation|sync|csrf|xsrf|nonce|count|max|limit|usage|public|publishable)",
+);
 
 /// `NAME = value`, `NAME: value` and `"NAME": "value"` in text.
-static ASSIGNMENT: LazyRegex = LazyRegex::new(
-    r#"([A-Za-z][A-Za-z0-9_.-]{1,60})["'`]?[ \t]*(?:=|:|=>|:=)[ \t]*["'`]?([^\s"'`,;)\]}]{8,200})"#,
-);
+static ASSIGNMENT: LazyRegex =
+    LazyRegex::new(r#"([A-Za-z][A-Za-z0-9_.-]{1,60})["'`]?[ \t]*(?:=|:|=>|:=)[ \t]*["'`]?([^\s"'`,;)\]}]{8,200})"#);
 
 const NAME_HINTS: [&str; 6] = ["pass", "pwd", "secret", "token", "key", "cred"];
 
@@ -66,7 +66,12 @@ pub fn assignments(text: &str) -> Vec<std::ops::Range<usize>> {
 pub fn looks_like_credential(name: &str, value: &str) -> bool {
     let password = name.to_ascii_lowercase().contains("pass") || name.eq_ignore_ascii_case("pwd");
     let min_len = if password { 8 } else { 16 };
-    if value.len() < min_len || value.len() > 200 || value.contains(char::is_whitespace) || is_placeholder(value) || longest_run(value) >= 6 {
+    if value.len() < min_len
+        || value.len() > 200
+        || value.contains(char::is_whitespace)
+        || is_placeholder(value)
+        || longest_run(value) >= 6
+    {
         return false;
     }
     if is_uuid(value) || is_hex_digest(value) || is_reference(value) || value.contains("://") {
@@ -118,10 +123,30 @@ mod tests {
 
     #[test]
     fn credential_names_end_in_a_credential_word() {
-        for n in ["password", "DB_PASSWORD", "api_key", "apiKey", "client_secret", "GITHUB_TOKEN", "x-api-key", "dbPassword", "clientSecret"] {
+        for n in [
+            "password",
+            "DB_PASSWORD",
+            "api_key",
+            "apiKey",
+            "client_secret",
+            "GITHUB_TOKEN",
+            "x-api-key",
+            "dbPassword",
+            "clientSecret",
+        ] {
             assert!(is_credential_name(n), "{n}");
         }
-        for n in ["token_type", "max_tokens", "author", "next_page_token", "keyboard", "publishable_key", "monkey", "bypass", "compass"] {
+        for n in [
+            "token_type",
+            "max_tokens",
+            "author",
+            "next_page_token",
+            "keyboard",
+            "publishable_key",
+            "monkey",
+            "bypass",
+            "compass",
+        ] {
             assert!(!is_credential_name(n), "{n}");
         }
     }

@@ -79,7 +79,11 @@ fn candidate_rules(text: &str) -> impl Iterator<Item = &'static Rule> {
     RULES.iter().zip(hit).filter(|(_, h)| *h).map(|(r, _)| r)
 }
 
-fn matches<'a>(rule: &'static Rule, id: &'a str, scalar: &'a Scalar) -> impl Iterator<Item = (Range<usize>, Finding)> + 'a {
+fn matches<'a>(
+    rule: &'static Rule,
+    id: &'a str,
+    scalar: &'a Scalar,
+) -> impl Iterator<Item = (Range<usize>, Finding)> + 'a {
     rule.regex.captures_iter(&scalar.text).filter_map(move |caps| {
         let secret = caps.get(1)?;
         if !rule.check.passes(&caps, &scalar.text) {

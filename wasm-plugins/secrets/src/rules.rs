@@ -280,7 +280,11 @@ mod tests {
             rule.regex.check().unwrap_or_else(|e| panic!("{}: {e}", rule.id));
             assert!(ids.insert(rule.id), "duplicate {}", rule.id);
             assert!(!rule.keywords.is_empty(), "{} has no keyword", rule.id);
-            assert!(rule.keywords.iter().all(|k| *k == k.to_ascii_lowercase()), "{} keywords must be lowercase", rule.id);
+            assert!(
+                rule.keywords.iter().all(|k| *k == k.to_ascii_lowercase()),
+                "{} keywords must be lowercase",
+                rule.id
+            );
             assert!(rule.regex.captures_len() >= 2, "{} has no capture group", rule.id);
         }
     }

@@ -45,17 +45,58 @@ const fn rule(
 }
 
 static RULES: [Rule; 9] = [
-    rule("tool-poisoning.tagged-instructions", Severity::High, "a tag-wrapped block addressed to the model", &["<", "["],
-        r"(?i)<\s*/?\s*(?:important|system|instructions?|hidden|secret|admin|override|prompt|sudo|assistant|ai|llm|model|directive|critical|context)(?:[\s_-][^>]*)?\s*>|\[(?:SYSTEM|INST|IMPORTANT|ADMIN)\]|<\|im_start\|>|<!--[^>]*?[A-Za-z]{3,}[^>]*?-->"),
-    rule("tool-poisoning.override-instructions", Severity::High, "an instruction to ignore the user or earlier instructions", &["ignore", "disregard", "forget", "override", "bypass", "you are now", "instructions", "follow", "obey", "listen", "instead of"],
-        r"(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|every\s+|of\s+)*(?:previous|prior|above|earlier|preceding|other|system|original|user'?s?|safety|existing)?\s*(?:instructions?|prompts?|rules|guidelines|directions|requests?|messages|policies|constraints)\b|\byou\s+are\s+now\s+(?:a|an|in)\b|\bnew\s+(?:system\s+)?instructions?\s*:|\b(?:do\s+not|don'?t|never)\s+(?:follow|obey|listen\s+to)\s+(?:the\s+)?user|\binstead\s+of\s+(?:doing\s+)?what\s+the\s+user"),
-    rule("tool-poisoning.conceal-actions", Severity::High, "an instruction to hide what the tool does from the user", &["not ", "n't", "never", "without", "keep", "hide", "silently", "secretly", "covertly", "quietly"],
-        r"(?i)\b(?:do\s+not|don'?t|never|must\s+not|should\s+not)\s+(?:tell|mention|inform|reveal|show|notify|alert|disclose|let)\s+(?:this\s+|it\s+|that\s+|anything\s+|about\s+(?:this|it)\s+)?(?:to\s+)?(?:the\s+)?(?:user|human|anyone|customer)s?\b|\bwithout\s+(?:telling|informing|notifying|asking|alerting|showing)\s+(?:the\s+)?(?:user|human|anyone)|\b(?:keep|hide)\s+(?:this|it|these\s+\w+)\s+(?:secret\s+|hidden\s+|confidential\s+|private\s+)?from\s+(?:the\s+)?user|\bthe\s+user\s+(?:must|should|will|need)\s+(?:not|never)\s+(?:know|see|notice|be\s+told|find\s+out)|\b(?:silently|secretly|covertly|quietly)\s+(?:send|forward|copy|read|upload|include|add|call|run|execute|exfiltrate|pass|attach|bcc)"),
+    rule(
+        "tool-poisoning.tagged-instructions",
+        Severity::High,
+        "a tag-wrapped block addressed to the model",
+        &["<", "["],
+        r"(?i)<\s*/?\s*(?:important|system|instructions?|hidden|secret|admin|override|prompt|sudo|assistant|ai|llm|model|directive|critical|context)(?:[\s_-][^>]*)?\s*>|\[(?:SYSTEM|INST|IMPORTANT|ADMIN)\]|<\|im_start\|>|<!--[^>]*?[A-Za-z]{3,}[^>]*?-->",
+    ),
+    rule(
+        "tool-poisoning.override-instructions",
+        Severity::High,
+        "an instruction to ignore the user or earlier instructions",
+        &[
+            "ignore",
+            "disregard",
+            "forget",
+            "override",
+            "bypass",
+            "you are now",
+            "instructions",
+            "follow",
+            "obey",
+            "listen",
+            "instead of",
+        ],
+        r"(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|every\s+|of\s+)*(?:previous|prior|above|earlier|preceding|other|system|original|user'?s?|safety|existing)?\s*(?:instructions?|prompts?|rules|guidelines|directions|requests?|messages|policies|constraints)\b|\byou\s+are\s+now\s+(?:a|an|in)\b|\bnew\s+(?:system\s+)?instructions?\s*:|\b(?:do\s+not|don'?t|never)\s+(?:follow|obey|listen\s+to)\s+(?:the\s+)?user|\binstead\s+of\s+(?:doing\s+)?what\s+the\s+user",
+    ),
+    rule(
+        "tool-poisoning.conceal-actions",
+        Severity::High,
+        "an instruction to hide what the tool does from the user",
+        &["not ", "n't", "never", "without", "keep", "hide", "silently", "secretly", "covertly", "quietly"],
+        r"(?i)\b(?:do\s+not|don'?t|never|must\s+not|should\s+not)\s+(?:tell|mention|inform|reveal|show|notify|alert|disclose|let)\s+(?:this\s+|it\s+|that\s+|anything\s+|about\s+(?:this|it)\s+)?(?:to\s+)?(?:the\s+)?(?:user|human|anyone|customer)s?\b|\bwithout\s+(?:telling|informing|notifying|asking|alerting|showing)\s+(?:the\s+)?(?:user|human|anyone)|\b(?:keep|hide)\s+(?:this|it|these\s+\w+)\s+(?:secret\s+|hidden\s+|confidential\s+|private\s+)?from\s+(?:the\s+)?user|\bthe\s+user\s+(?:must|should|will|need)\s+(?:not|never)\s+(?:know|see|notice|be\s+told|find\s+out)|\b(?:silently|secretly|covertly|quietly)\s+(?:send|forward|copy|read|upload|include|add|call|run|execute|exfiltrate|pass|attach|bcc)",
+    ),
     Rule {
         id: "tool-poisoning.credential-access",
         severity: Severity::Critical,
         what: "an instruction to read credentials or private files",
-        keywords: &[".ssh", "id_rsa", "id_ed25519", ".aws", ".env", "mcp.json", "claude_desktop", ".cursor", ".npmrc", ".netrc", "/etc/", ".kube", ".git-credentials"],
+        keywords: &[
+            ".ssh",
+            "id_rsa",
+            "id_ed25519",
+            ".aws",
+            ".env",
+            "mcp.json",
+            "claude_desktop",
+            ".cursor",
+            ".npmrc",
+            ".netrc",
+            "/etc/",
+            ".kube",
+            ".git-credentials",
+        ],
         regex: LazyRegex::new(
             r"(?i)\b(?:read|open|cat|include|send|pass|upload|attach|append|provide|extract|collect|forward|copy|exfiltrate|put|fetch|paste|insert|embed|load|get)\b[^.\n]*?(?:~/\.ssh|\bid_rsa\b|\bid_ed25519\b|\.ssh/|~/\.aws|\.aws/credentials|(?:^|[\s`'\x22/])\.env\b|\bmcp\.json\b|claude_desktop_config|~/\.cursor|\.npmrc\b|\.netrc\b|/etc/passwd|/etc/shadow|\.kube/config|\.git-credentials)",
         ),
@@ -65,20 +106,55 @@ static RULES: [Rule; 9] = [
         id: "tool-poisoning.data-exfiltration",
         severity: Severity::Critical,
         what: "an instruction to smuggle data into a tool argument",
-        keywords: &["parameter", "argument", "field", "param", "property", "it as", "it in", "them as", "them in", "content", "this as", "that as", "this in", "that in"],
+        keywords: &[
+            "parameter",
+            "argument",
+            "field",
+            "param",
+            "property",
+            "it as",
+            "it in",
+            "them as",
+            "them in",
+            "content",
+            "this as",
+            "that as",
+            "this in",
+            "that in",
+        ],
         regex: LazyRegex::new(
             r"(?i)\b(?:private\s+keys?|api\s+keys?|access\s+tokens?|passwords?|credentials|secrets|conversation(?:\s+history)?|chat\s+history|system\s+prompt|previous\s+messages|(?:other|previous)\s+tools?'?\s*(?:outputs?|results|data|responses)|file\s+contents?|its\s+contents?|their\s+contents?|the\s+contents?)\b[^.\n]*?\b(?:as|in|into|to|inside|within)\s+(?:the\s+|a\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field|param|property)|\b(?:pass|put|paste|place|include|send|add|insert|copy)\s+(?:it|them|its\s+contents?|the\s+contents?|this|that)\s+(?:as|in|into|inside)\s+(?:the\s+)?[`'\x22]?\w+|(?:~/|\.ssh/|\.aws/|\.kube/)\S*\s+(?:into|in|as)\s+(?:the\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field)",
         ),
         check: None,
     },
-    rule("tool-poisoning.shadowing", Severity::High, "an instruction about how every tool, or all messages, must behave", &["tool", "server", "mail", "message"],
-        r"(?i)\b(?:all|any|every)\s+(?:other\s+)?(?:tools?|servers?|tool\s+calls?)\b[^.\n]*?\b(?:must|should|have\s+to|need\s+to|are\s+required)\b|\bother\s+(?:mcp\s+)?(?:tools?|servers?)\b[^.\n]*?\b(?:must|should|instead|override)\b|\b(?:all|every|any)\s+(?:e-?mails?|messages?)\s+(?:must|should|have\s+to)\s+(?:also\s+)?(?:be\s+)?(?:sent|forwarded|copied|bcc'?d?|cc'?d?)\s+to\b|\bthis\s+tool\s+(?:overrides|replaces|supersedes|takes\s+precedence\s+over)\b"),
-    rule("tool-poisoning.coercion", Severity::Medium, "pressure on the model to comply", &["otherwise", "or else", "very very", "critical", "mandatory"],
-        r"(?i)\b(?:otherwise|or\s+else)\s+(?:the\s+)?(?:system|application|tool|server|everything|data)\s+will\s+(?:crash|fail|break|not\s+work|stop\s+working|be\s+(?:lost|deleted|corrupted))|\bvery\s+very\s+important\b|\bthis\s+is\s+(?:extremely\s+|very\s+)?(?:critical|mandatory)\s*[:!]"),
-    rule("tool-poisoning.override-instructions", Severity::High, "an instruction to act before or instead of answering", &["before"],
-        r"(?i)\bbefore\s+(?:using|calling|responding|answering|replying|doing\s+anything)\b[^.\n]*?(?:,\s*|\s+)(?:(?:you\s+)?(?:must|should|always|first)\s+)+(?:read|call|run|send|fetch|open|include|cat)\b|\bbefore\s+(?:using|calling|responding|answering|replying|doing\s+anything)\b[^.,\n]{0,40},\s*(?:read|call|run|send|fetch|open|include|cat)\b"),
-    rule("tool-poisoning.model-directed", Severity::Medium, "an instruction addressed to the model by name", &["note", "message", "instruction", "dear", "hey"],
-        r"(?i)\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|model|llm|agent|claude|gpt|chatgpt)\b|\b(?:dear|hey)\s+(?:ai|assistant|claude|gpt|model|agent)\b"),
+    rule(
+        "tool-poisoning.shadowing",
+        Severity::High,
+        "an instruction about how every tool, or all messages, must behave",
+        &["tool", "server", "mail", "message"],
+        r"(?i)\b(?:all|any|every)\s+(?:other\s+)?(?:tools?|servers?|tool\s+calls?)\b[^.\n]*?\b(?:must|should|have\s+to|need\s+to|are\s+required)\b|\bother\s+(?:mcp\s+)?(?:tools?|servers?)\b[^.\n]*?\b(?:must|should|instead|override)\b|\b(?:all|every|any)\s+(?:e-?mails?|messages?)\s+(?:must|should|have\s+to)\s+(?:also\s+)?(?:be\s+)?(?:sent|forwarded|copied|bcc'?d?|cc'?d?)\s+to\b|\bthis\s+tool\s+(?:overrides|replaces|supersedes|takes\s+precedence\s+over)\b",
+    ),
+    rule(
+        "tool-poisoning.coercion",
+        Severity::Medium,
+        "pressure on the model to comply",
+        &["otherwise", "or else", "very very", "critical", "mandatory"],
+        r"(?i)\b(?:otherwise|or\s+else)\s+(?:the\s+)?(?:system|application|tool|server|everything|data)\s+will\s+(?:crash|fail|break|not\s+work|stop\s+working|be\s+(?:lost|deleted|corrupted))|\bvery\s+very\s+important\b|\bthis\s+is\s+(?:extremely\s+|very\s+)?(?:critical|mandatory)\s*[:!]",
+    ),
+    rule(
+        "tool-poisoning.override-instructions",
+        Severity::High,
+        "an instruction to act before or instead of answering",
+        &["before"],
+        r"(?i)\bbefore\s+(?:using|calling|responding|answering|replying|doing\s+anything)\b[^.\n]*?(?:,\s*|\s+)(?:(?:you\s+)?(?:must|should|always|first)\s+)+(?:read|call|run|send|fetch|open|include|cat)\b|\bbefore\s+(?:using|calling|responding|answering|replying|doing\s+anything)\b[^.,\n]{0,40},\s*(?:read|call|run|send|fetch|open|include|cat)\b",
+    ),
+    rule(
+        "tool-poisoning.model-directed",
+        Severity::Medium,
+        "an instruction addressed to the model by name",
+        &["note", "message", "instruction", "dear", "hey"],
+        r"(?i)\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+)?(?:ai|assistant|model|llm|agent|claude|gpt|chatgpt)\b|\b(?:dear|hey)\s+(?:ai|assistant|claude|gpt|model|agent)\b",
+    ),
 ];
 
 /// `read ~/.ssh/id_rsa` is an instruction; `credentials are read from ~/.aws/credentials`
@@ -110,7 +186,8 @@ pub fn detect(cx: &Context, payload: &Payload, config: &Config) -> Result<Vec<Fi
             if seen.contains(rule.id) || !rule.keywords.iter().any(|k| lower.contains(k)) {
                 continue;
             }
-            let hit = rule.regex.find_iter(&scalar.text).find(|m| rule.check.is_none_or(|c| c(&scalar.text, m.range())));
+            let hit =
+                rule.regex.find_iter(&scalar.text).find(|m| rule.check.is_none_or(|c| c(&scalar.text, m.range())));
             if let Some(m) = hit {
                 seen.insert(rule.id);
                 findings.push(finding(rule.id, rule.severity, scalar, m.range(), rule.what));
@@ -152,7 +229,11 @@ static NAMED_TOOL: LazyRegex = LazyRegex::new(
     r"(?i)\b(?:when(?:ever)?|before|after|if|each\s+time)\s+(?:you\s+|the\s+(?:user|assistant|model)\s+)?(?:use|uses|using|call|calls|calling|invoke|invokes|invoking|run|runs|running)\s+(?:the\s+)?[`'\x22]?([a-z][\w.-]*)[`'\x22]?\s+tool\b|\b(?:the\s+)?[`'\x22]?([a-z][\w.-]*)[`'\x22]?\s+tool\s+(?:must|should|has\s+to|needs\s+to|is\s+required\s+to)\b",
 );
 
-fn foreign_tool_instruction(text: &str, own: &BTreeSet<String>, protected: &[String]) -> Option<std::ops::Range<usize>> {
+fn foreign_tool_instruction(
+    text: &str,
+    own: &BTreeSet<String>,
+    protected: &[String],
+) -> Option<std::ops::Range<usize>> {
     NAMED_TOOL.captures_iter(text).find_map(|c| {
         let name = c.get(1).or_else(|| c.get(2))?.as_str().to_ascii_lowercase();
         let generic = ["this", "that", "the", "same", "other", "any", "every", "a", "an"].contains(&name.as_str());

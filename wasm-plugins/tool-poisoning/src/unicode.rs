@@ -48,7 +48,10 @@ mod tests {
 
     fn ids(text: &str) -> Vec<(&'static str, Severity)> {
         let s = Scalar { pointer: "/tools/0/description".into(), text: text.into(), is_number: false };
-        scan(&s).into_iter().map(|f| (if f.rule_id.ends_with("bidi-unicode") { "bidi" } else { "invisible" }, f.severity)).collect()
+        scan(&s)
+            .into_iter()
+            .map(|f| (if f.rule_id.ends_with("bidi-unicode") { "bidi" } else { "invisible" }, f.severity))
+            .collect()
     }
 
     #[test]
