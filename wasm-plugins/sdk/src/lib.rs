@@ -1,19 +1,33 @@
 //! Write a Forge detector plugin as a plain Rust function.
 //!
-//! ```ignore
-//! use forge_plugin_sdk::{Category, Config, Context, Finding, Payload, Severity};
+//! ```
+//! use forge_plugin_sdk::{Category, Config, Context, Finding, Hook, LazyRegex, Payload, Severity};
 //!
-//! fn detect(_cx: &Context, payload: &Payload, _config: &Config) -> Result<Vec<Finding>, String> {
+//! /// Internal ticket links are fine in results, but not in what an agent sends out.
+//! static TICKET: LazyRegex = LazyRegex::new(r"\bINC-[0-9]{6}\b");
+//!
+//! pub fn detect(_cx: &Context, payload: &Payload, _config: &Config) -> Result<Vec<Finding>, String> {
 //!     let mut findings = Vec::new();
-//!     for s in payload.strings() {
-//!         for (at, m) in s.text.match_indices("hunter2") {
-//!             findings.push(Finding::new("example.hunter2", Category::Secret, Severity::High).at(s, at..at + m.len()));
+//!     for scalar in payload.strings() {
+//!         for m in TICKET.find_iter(&scalar.text) {
+//!             findings.push(
+//!                 Finding::new("tickets.internal-id", Category::Custom, Severity::Low)
+//!                     .confidence(0.9)
+//!                     .at(scalar, m.range())
+//!                     .message(format!("internal ticket id in `{}`", scalar.field_name())),
+//!             );
 //!         }
 //!     }
 //!     Ok(findings)
 //! }
 //!
 //! forge_plugin_sdk::export_detector!(detect);
+//!
+//! let cx = Context::new(Hook::Request, "tools/call");
+//! let p = Payload::from_json(r#"{"arguments":{"body":"see INC-004417"}}"#).unwrap();
+//! let f = detect(&cx, &p, &Config::default()).unwrap();
+//! assert_eq!((f[0].pointer.as_str(), f[0].range()), ("/arguments/body", Some(4..14)));
+//! assert_eq!(f[0].fingerprint.as_deref(), Some(forge_plugin_sdk::fingerprint("INC-004417").as_str()));
 //! ```
 //!
 //! Everything here except [`export_detector!`]'s component glue is plain Rust, so a detector's
