@@ -177,18 +177,15 @@ pub fn detect(cx: &Context, payload: &Payload, config: &Config) -> Result<Vec<Fi
 
 /// The code rules on one argument, one finding per rule (its first match).
 fn scan_code(scalar: &Scalar) -> Vec<Finding> {
-    let text = &scalar.text;
-    let lower = text.to_ascii_lowercase();
+    let lower = scalar.text.to_ascii_lowercase();
     let mut findings: Vec<Finding> = Vec::new();
     for rule in &rules::RULES {
-        let id = format!("code-exec.{}", rule.id);
-        if findings.iter().any(|f| f.rule_id == id) || !rule.keywords.iter().any(|k| lower.contains(k)) {
+        if findings.iter().any(|f| f.rule_id == rule.id) {
             continue;
         }
-        let hit = rule.regex.find_iter(text).find(|m| rule.check.is_none_or(|check| check(text, m.range())));
-        if let Some(m) = hit {
+        if let Some(range) = rule.first_match(&scalar.text, &lower) {
             let confidence = if rule.severity >= Severity::High { 0.9 } else { 0.7 };
-            findings.push(finding(&id, rule.severity, confidence, scalar, m.range(), rule.what));
+            findings.push(finding(rule.id, rule.severity, confidence, scalar, range, rule.what));
         }
     }
     findings

@@ -37,11 +37,13 @@ mod config;
 mod finding;
 mod lazy;
 mod payload;
+mod rule;
 
 pub use config::Config;
 pub use finding::{fingerprint, Category, Finding, Severity, Span};
 pub use lazy::{Captures, LazyRegex, Match};
 pub use payload::{escape_pointer_token, Context, Hook, Payload, Scalar};
+pub use rule::Rule;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

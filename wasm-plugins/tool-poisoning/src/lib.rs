@@ -10,7 +10,7 @@
 
 mod unicode;
 
-use forge_plugin_sdk::{Category, Config, Context, Finding, Hook, LazyRegex, Payload, Scalar, Severity};
+use forge_plugin_sdk::{Category, Config, Context, Finding, Hook, LazyRegex, Payload, Rule, Scalar, Severity};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 
@@ -24,35 +24,15 @@ struct Options {
     protected_tools: Vec<String>,
 }
 
-struct Rule {
-    id: &'static str,
-    severity: Severity,
-    what: &'static str,
-    /// Lowercase words one of which the text must contain for the regex to run.
-    keywords: &'static [&'static str],
-    regex: LazyRegex,
-    check: Option<fn(&str, std::ops::Range<usize>) -> bool>,
-}
-
-const fn rule(
-    id: &'static str,
-    severity: Severity,
-    what: &'static str,
-    keywords: &'static [&'static str],
-    pattern: &'static str,
-) -> Rule {
-    Rule { id, severity, what, keywords, regex: LazyRegex::new(pattern), check: None }
-}
-
 static RULES: [Rule; 9] = [
-    rule(
+    Rule::new(
         "tool-poisoning.tagged-instructions",
         Severity::High,
         "a tag-wrapped block addressed to the model",
         &["<", "["],
         r"(?i)<\s*/?\s*(?:important|system|instructions?|hidden|secret|admin|override|prompt|sudo|assistant|ai|llm|model|directive|critical|context)(?:[\s_-][^>]*)?\s*>|\[(?:SYSTEM|INST|IMPORTANT|ADMIN)\]|<\|im_start\|>|<!--[^>]*?[A-Za-z]{3,}[^>]*?-->",
     ),
-    rule(
+    Rule::new(
         "tool-poisoning.override-instructions",
         Severity::High,
         "an instruction to ignore the user or earlier instructions",
@@ -71,18 +51,14 @@ static RULES: [Rule; 9] = [
         ],
         r"(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|every\s+|of\s+)*(?:previous|prior|above|earlier|preceding|other|system|original|user'?s?|safety|existing)?\s*(?:instructions?|prompts?|rules|guidelines|directions|requests?|messages|policies|constraints)\b|\byou\s+are\s+now\s+(?:a|an|in)\b|\bnew\s+(?:system\s+)?instructions?\s*:|\b(?:do\s+not|don'?t|never)\s+(?:follow|obey|listen\s+to)\s+(?:the\s+)?user|\binstead\s+of\s+(?:doing\s+)?what\s+the\s+user",
     ),
-    rule(
+    Rule::new(
         "tool-poisoning.conceal-actions",
         Severity::High,
         "an instruction to hide what the tool does from the user",
         &["not ", "n't", "never", "without", "keep", "hide", "silently", "secretly", "covertly", "quietly"],
         r"(?i)\b(?:do\s+not|don'?t|never|must\s+not|should\s+not)\s+(?:tell|mention|inform|reveal|show|notify|alert|disclose|let)\s+(?:this\s+|it\s+|that\s+|anything\s+|about\s+(?:this|it)\s+)?(?:to\s+)?(?:the\s+)?(?:user|human|anyone|customer)s?\b|\bwithout\s+(?:telling|informing|notifying|asking|alerting|showing)\s+(?:the\s+)?(?:user|human|anyone)|\b(?:keep|hide)\s+(?:this|it|these\s+\w+)\s+(?:secret\s+|hidden\s+|confidential\s+|private\s+)?from\s+(?:the\s+)?user|\bthe\s+user\s+(?:must|should|will|need)\s+(?:not|never)\s+(?:know|see|notice|be\s+told|find\s+out)|\b(?:silently|secretly|covertly|quietly)\s+(?:send|forward|copy|read|upload|include|add|call|run|execute|exfiltrate|pass|attach|bcc)",
     ),
-    Rule {
-        id: "tool-poisoning.credential-access",
-        severity: Severity::Critical,
-        what: "an instruction to read credentials or private files",
-        keywords: &[
+    Rule::new("tool-poisoning.credential-access", Severity::Critical, "an instruction to read credentials or private files", &[
             ".ssh",
             "id_rsa",
             "id_ed25519",
@@ -97,16 +73,8 @@ static RULES: [Rule; 9] = [
             ".kube",
             ".git-credentials",
         ],
-        regex: LazyRegex::new(
-            r"(?i)\b(?:read|open|cat|include|send|pass|upload|attach|append|provide|extract|collect|forward|copy|exfiltrate|put|fetch|paste|insert|embed|load|get)\b[^.\n]*?(?:~/\.ssh|\bid_rsa\b|\bid_ed25519\b|\.ssh/|~/\.aws|\.aws/credentials|(?:^|[\s`'\x22/])\.env\b|\bmcp\.json\b|claude_desktop_config|~/\.cursor|\.npmrc\b|\.netrc\b|/etc/passwd|/etc/shadow|\.kube/config|\.git-credentials)",
-        ),
-        check: Some(imperative),
-    },
-    Rule {
-        id: "tool-poisoning.data-exfiltration",
-        severity: Severity::Critical,
-        what: "an instruction to smuggle data into a tool argument",
-        keywords: &[
+        r"(?i)\b(?:read|open|cat|include|send|pass|upload|attach|append|provide|extract|collect|forward|copy|exfiltrate|put|fetch|paste|insert|embed|load|get)\b[^.\n]*?(?:~/\.ssh|\bid_rsa\b|\bid_ed25519\b|\.ssh/|~/\.aws|\.aws/credentials|(?:^|[\s`'\x22/])\.env\b|\bmcp\.json\b|claude_desktop_config|~/\.cursor|\.npmrc\b|\.netrc\b|/etc/passwd|/etc/shadow|\.kube/config|\.git-credentials)").checked(imperative),
+    Rule::new("tool-poisoning.data-exfiltration", Severity::Critical, "an instruction to smuggle data into a tool argument", &[
             "parameter",
             "argument",
             "field",
@@ -122,33 +90,29 @@ static RULES: [Rule; 9] = [
             "this in",
             "that in",
         ],
-        regex: LazyRegex::new(
-            r"(?i)\b(?:private\s+keys?|api\s+keys?|access\s+tokens?|passwords?|credentials|secrets|conversation(?:\s+history)?|chat\s+history|system\s+prompt|previous\s+messages|(?:other|previous)\s+tools?'?\s*(?:outputs?|results|data|responses)|file\s+contents?|its\s+contents?|their\s+contents?|the\s+contents?)\b[^.\n]*?\b(?:as|in|into|to|inside|within)\s+(?:the\s+|a\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field|param|property)|\b(?:pass|put|paste|place|include|send|add|insert|copy)\s+(?:it|them|its\s+contents?|the\s+contents?|this|that)\s+(?:as|in|into|inside)\s+(?:the\s+)?[`'\x22]?\w+|(?:~/|\.ssh/|\.aws/|\.kube/)\S*\s+(?:into|in|as)\s+(?:the\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field)",
-        ),
-        check: None,
-    },
-    rule(
+        r"(?i)\b(?:private\s+keys?|api\s+keys?|access\s+tokens?|passwords?|credentials|secrets|conversation(?:\s+history)?|chat\s+history|system\s+prompt|previous\s+messages|(?:other|previous)\s+tools?'?\s*(?:outputs?|results|data|responses)|file\s+contents?|its\s+contents?|their\s+contents?|the\s+contents?)\b[^.\n]*?\b(?:as|in|into|to|inside|within)\s+(?:the\s+|a\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field|param|property)|\b(?:pass|put|paste|place|include|send|add|insert|copy)\s+(?:it|them|its\s+contents?|the\s+contents?|this|that)\s+(?:as|in|into|inside)\s+(?:the\s+)?[`'\x22]?\w+|(?:~/|\.ssh/|\.aws/|\.kube/)\S*\s+(?:into|in|as)\s+(?:the\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field)"),
+    Rule::new(
         "tool-poisoning.shadowing",
         Severity::High,
         "an instruction about how every tool, or all messages, must behave",
         &["tool", "server", "mail", "message"],
         r"(?i)\b(?:all|any|every)\s+(?:other\s+)?(?:tools?|servers?|tool\s+calls?)\b[^.\n]*?\b(?:must|should|have\s+to|need\s+to|are\s+required)\b|\bother\s+(?:mcp\s+)?(?:tools?|servers?)\b[^.\n]*?\b(?:must|should|instead|override)\b|\b(?:all|every|any)\s+(?:e-?mails?|messages?)\s+(?:must|should|have\s+to)\s+(?:also\s+)?(?:be\s+)?(?:sent|forwarded|copied|bcc'?d?|cc'?d?)\s+to\b|\bthis\s+tool\s+(?:overrides|replaces|supersedes|takes\s+precedence\s+over)\b",
     ),
-    rule(
+    Rule::new(
         "tool-poisoning.coercion",
         Severity::Medium,
         "pressure on the model to comply",
         &["otherwise", "or else", "very very", "critical", "mandatory"],
         r"(?i)\b(?:otherwise|or\s+else)\s+(?:the\s+)?(?:system|application|tool|server|everything|data)\s+will\s+(?:crash|fail|break|not\s+work|stop\s+working|be\s+(?:lost|deleted|corrupted))|\bvery\s+very\s+important\b|\bthis\s+is\s+(?:extremely\s+|very\s+)?(?:critical|mandatory)\s*[:!]",
     ),
-    rule(
+    Rule::new(
         "tool-poisoning.override-instructions",
         Severity::High,
         "an instruction to act before or instead of answering",
         &["before"],
         r"(?i)\bbefore\s+(?:using|calling|responding|answering|replying|doing\s+anything)\b[^.\n]*?(?:,\s*|\s+)(?:(?:you\s+)?(?:must|should|always|first)\s+)+(?:read|call|run|send|fetch|open|include|cat)\b|\bbefore\s+(?:using|calling|responding|answering|replying|doing\s+anything)\b[^.,\n]{0,40},\s*(?:read|call|run|send|fetch|open|include|cat)\b",
     ),
-    rule(
+    Rule::new(
         "tool-poisoning.model-directed",
         Severity::Medium,
         "an instruction addressed to the model by name",
@@ -301,7 +265,7 @@ mod tests {
     #[test]
     fn every_rule_compiles() {
         for r in &RULES {
-            r.regex.check().unwrap_or_else(|e| panic!("{}: {e}", r.id));
+            r.validate().unwrap();
         }
         NAMED_TOOL.check().unwrap();
     }
