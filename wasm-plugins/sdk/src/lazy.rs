@@ -4,14 +4,22 @@
 //! call: a detector with a hundred rules should compile only the ones whose cheap prefilter
 //! (a keyword, a character) matched. `LazyRegex` makes that the easy way to write a rule.
 //!
-//! Patterns are compiled without Unicode: `\w`, `\d`, `\s`, `\b` and `(?i)` are ASCII. Credential
-//! formats, card numbers and English instructions are ASCII, and Unicode classes make
-//! compilation tens of times slower, automata larger, and push the fast DFA engines aside
-//! on any non-ASCII text. Matches are reported as byte ranges of the `&str` searched; a
-//! negated class (`[^\n]`) can stop inside a multi-byte character, which [`Match::as_str`]
-//! answers with an empty string.
+//! Compilation is most of what a call costs, so it is kept cheap:
+//! - Patterns are compiled without Unicode: `\w`, `\d`, `\s`, `\b` and `(?i)` are ASCII.
+//!   Credential formats, card numbers and English instructions are ASCII, and Unicode
+//!   classes make compilation tens of times slower, automata larger, and push the fast DFA
+//!   engines aside on any non-ASCII text.
+//! - The engine (regex-automata's meta regex, which the `regex` crate wraps) is built
+//!   without the one-pass DFA and without literal prefilters: both are paid for at compile
+//!   time and only repay it over many searches, while a plugin instance searches a few
+//!   kilobytes once. The lazy DFA stays: it builds its states during the search.
+//!
+//! Matches are reported as byte ranges of the `&str` searched; a negated class (`[^\n]`)
+//! can stop inside a multi-byte character, which [`Match::as_str`] answers with an empty
+//! string.
 
-use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -33,8 +41,8 @@ impl LazyRegex {
     }
 
     /// Compiles the pattern, for tests that every rule's regex is valid.
-    pub fn check(&self) -> Result<(), regex::Error> {
-        compile(self.pattern).map(drop)
+    pub fn check(&self) -> Result<(), String> {
+        compile(self.pattern).map(drop).map_err(|e| e.to_string())
     }
 
     pub fn pattern(&self) -> &'static str {
@@ -61,8 +69,11 @@ impl LazyRegex {
     }
 }
 
-fn compile(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern).unicode(false).build()
+fn compile(pattern: &str) -> Result<Regex, meta::BuildError> {
+    meta::Builder::new()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(Regex::config().onepass(false).auto_prefilter(false).utf8_empty(false))
+        .build(pattern)
 }
 
 /// A match in a `&str`, as a byte range.

@@ -8,28 +8,47 @@
 use crate::checks::{is_placeholder, longest_run, shannon_entropy};
 use forge_plugin_sdk::LazyRegex;
 
-/// Key names that hold credentials, matched on the snake_case form of the name: the
-/// credential word must end the name, so `token_type`, `max_tokens`, `author` and `bypass`
-/// do not count.
-static CREDENTIAL_NAME: LazyRegex = LazyRegex::new(
-    r"(?:^|[^a-z])(?:pass(?:word|wd|phrase)?|pwd|secret(?:[_-]?key)?|api[_-]?key|access[_-]?key|(?:access|auth|refresh|bearer)[_-]?token|token|private[_-]?key|client[_-]?secret|credentials?)$",
-);
-
-/// Names that end in a credential word but hold something else.
-static NOT_A_CREDENTIAL_NAME: LazyRegex = LazyRegex::new(
-    r"(?i)(?:page|cursor|next|continuation|sync|csrf|xsrf|nonce|count|max|limit|usage|public|publishable)",
-);
+/// Credential words that end a key name (`db_password`, `GITHUB_TOKEN`); so `token_type`,
+/// `max_tokens`, `author` and `bypass` do not count.
+const LAST_WORDS: [&str; 9] =
+    ["password", "passwd", "passphrase", "pass", "pwd", "secret", "token", "credential", "credentials"];
+/// Two-word names whose last word alone says nothing (`api_key`, not `sort_key`).
+const KEY_QUALIFIERS: [&str; 5] = ["api", "access", "secret", "private", "auth"];
+/// The same names written as one word.
+const ONE_WORD: [&str; 9] = [
+    "apikey",
+    "accesskey",
+    "secretkey",
+    "privatekey",
+    "accesstoken",
+    "authtoken",
+    "refreshtoken",
+    "bearertoken",
+    "clientsecret",
+];
+/// Words that make a credential-looking name hold something else.
+const NOT_A_CREDENTIAL: [&str; 11] =
+    ["page", "cursor", "next", "continuation", "sync", "csrf", "xsrf", "nonce", "count", "max", "limit"];
+const NOT_A_CREDENTIAL_PART: [&str; 3] = ["usage", "public", "publishable"];
 
 /// `NAME = value`, `NAME: value` and `"NAME": "value"` in text.
 static ASSIGNMENT: LazyRegex =
-    LazyRegex::new(r#"([A-Za-z][A-Za-z0-9_.-]{1,60})["'`]?[ \t]*(?:=|:|=>|:=)[ \t]*["'`]?([^\s"'`,;)\]}]{8,200})"#);
+    LazyRegex::new(r#"([A-Za-z][A-Za-z0-9_.-]*)["'`]?[ \t]*(?:=|:|=>|:=)[ \t]*["'`]?([^\s"'`,;)\]}]{8,})"#);
 
 const NAME_HINTS: [&str; 6] = ["pass", "pwd", "secret", "token", "key", "cred"];
 
 /// Whether `name` names a credential.
 pub fn is_credential_name(name: &str) -> bool {
     let name = snake_case(name);
-    CREDENTIAL_NAME.is_match(&name) && !NOT_A_CREDENTIAL_NAME.is_match(&name)
+    let words: Vec<&str> = name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let Some(&last) = words.last() else { return false };
+    let before = words.len().checked_sub(2).map(|i| words[i]);
+    let named = LAST_WORDS.contains(&last)
+        || ONE_WORD.contains(&last)
+        || (last == "key" && before.is_some_and(|w| KEY_QUALIFIERS.contains(&w)));
+    named
+        && !words.iter().any(|w| NOT_A_CREDENTIAL.contains(w))
+        && !NOT_A_CREDENTIAL_PART.iter().any(|p| name.contains(p))
 }
 
 /// `dbPassword` → `db_password`, `API_KEY` → `api_key`.
