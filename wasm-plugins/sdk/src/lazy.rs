@@ -42,7 +42,7 @@ impl LazyRegex {
 
     /// Compiles the pattern, for tests that every rule's regex is valid.
     pub fn check(&self) -> Result<(), String> {
-        compile(self.pattern).map(drop).map_err(|e| e.to_string())
+        compile(self.pattern).map(drop)
     }
 
     pub fn pattern(&self) -> &'static str {
@@ -69,11 +69,12 @@ impl LazyRegex {
     }
 }
 
-fn compile(pattern: &str) -> Result<Regex, meta::BuildError> {
+fn compile(pattern: &str) -> Result<Regex, String> {
     meta::Builder::new()
         .syntax(syntax::Config::new().unicode(false).utf8(false))
         .configure(Regex::config().onepass(false).auto_prefilter(false).utf8_empty(false))
         .build(pattern)
+        .map_err(|e| e.to_string())
 }
 
 /// A match in a `&str`, as a byte range.
