@@ -50,6 +50,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// Rego policy; the default bundle in `policies/`, enforcing, unless configured.
     pub policy: crate::policy::PolicyConfig,
+    /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
+    pub trust: Option<crate::provenance::TrustConfig>,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -68,6 +70,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: Default::default(),
             policy: Default::default(),
+            trust: None,
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -377,6 +380,9 @@ impl Config {
         }
         if let Err(e) = self.policy.validate() {
             return Err(ConfigError::new(&e.field, e.message));
+        }
+        if let Some(Err((field, message))) = self.trust.as_ref().map(|t| t.keys()) {
+            return Err(ConfigError::new(&field, message));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));
