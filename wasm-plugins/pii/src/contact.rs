@@ -46,21 +46,26 @@ const PHONE_WORDS: [&str; 10] = ["phone", "tel", "mobile", "cell", "call", "fax"
 
 pub fn phones(scope: &Scope, hits: &mut Vec<Hit>) {
     let text = scope.text();
-    if !text.bytes().any(|b| b.is_ascii_digit()) {
+    if scope.digits() < 7 {
         return;
     }
-    for m in E164.find_iter(text) {
-        let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
-        if (8..=15).contains(&digits) && !embedded(text, &m.range(), b".+") {
-            hits.push(Hit { rule: "pii.phone", range: m.range(), confidence: 0.9, what: "phone number" });
+    if text.contains('+') {
+        for m in E164.find_iter(text) {
+            let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+            if (8..=15).contains(&digits) && !embedded(text, &m.range(), b".+") {
+                hits.push(Hit { rule: "pii.phone", range: m.range(), confidence: 0.9, what: "phone number" });
+            }
         }
+    }
+    // A bracketed area code is a phone on its own; the bare national formats also fit ids
+    // and references, so they need a phone word nearby.
+    if !text.contains('(') && !scope.mentions_anywhere(&PHONE_WORDS) {
+        return;
     }
     for m in NATIONAL.find_iter(text) {
         if embedded(text, &m.range(), b".-/+") {
             continue;
         }
-        // A bracketed area code is a phone on its own; the bare formats also fit ids and
-        // references, so they need a phone word nearby.
         let confidence = if scope.mentions(m.start(), 40, &PHONE_WORDS) {
             0.85
         } else if m.as_str().starts_with('(') {

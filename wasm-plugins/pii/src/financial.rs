@@ -27,6 +27,9 @@ const NOT_CARD_WORDS: [&str; 10] =
 
 pub fn cards(scope: &Scope, hits: &mut Vec<Hit>) {
     let text = scope.text();
+    if scope.digits() < 12 {
+        return;
+    }
     for m in CARD.find_iter(text) {
         if embedded(text, &m.range(), b"-.") {
             continue;
@@ -177,6 +180,9 @@ const IBAN_LENGTHS: &[(&str, usize)] = &[
 
 pub fn ibans(scope: &Scope, hits: &mut Vec<Hit>) {
     let text = scope.text();
+    if scope.digits() < 2 || !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return;
+    }
     for m in IBAN.find_iter(text) {
         let compact: String = m.as_str().chars().filter(|c| *c != ' ').collect();
         // The regex is greedy over spaces; a following word can join the match, so try the
@@ -231,7 +237,15 @@ const ADVERTISING_SSNS: [&str; 3] = ["078-05-1120", "219-09-9999", "123-45-6789"
 
 pub fn ssns(scope: &Scope, hits: &mut Vec<Hit>) {
     let text = scope.text();
+    if scope.digits() < 9 {
+        return;
+    }
+    // Undashed numbers count only beside an SSN word, so without one there is nothing to run.
+    let bare = scope.mentions_anywhere(&SSN_WORDS);
     for (regex, dashed) in [(&SSN_DASHED, true), (&SSN_BARE, false)] {
+        if (dashed && !text.contains('-')) || (!dashed && !bare) {
+            continue;
+        }
         for caps in regex.captures_iter(text) {
             let m = caps.get(0).expect("match");
             let context = scope.mentions(m.start(), 40, &SSN_WORDS);

@@ -36,11 +36,18 @@ pub struct Hit {
 pub struct Scope<'a> {
     pub scalar: &'a Scalar,
     field: String,
+    lower: String,
+    digits: usize,
 }
 
 impl<'a> Scope<'a> {
     fn new(scalar: &'a Scalar) -> Self {
-        Scope { scalar, field: scalar.field_name().to_ascii_lowercase() }
+        Scope {
+            scalar,
+            field: scalar.field_name().to_ascii_lowercase(),
+            lower: scalar.text.to_ascii_lowercase(),
+            digits: scalar.text.bytes().filter(u8::is_ascii_digit).count(),
+        }
     }
 
     pub fn text(&self) -> &'a str {
@@ -56,6 +63,17 @@ impl<'a> Scope<'a> {
         }
         let before = self.text()[from..at].to_ascii_lowercase();
         words.iter().any(|w| starts_word(&self.field, w) || starts_word(&before, w))
+    }
+
+    /// Whether one of `words` starts a word in the key or anywhere in the text: a cheap
+    /// test before running a rule that needs them near its match.
+    pub fn mentions_anywhere(&self, words: &[&str]) -> bool {
+        words.iter().any(|w| starts_word(&self.field, w) || starts_word(&self.lower, w))
+    }
+
+    /// How many ASCII digits the text has: rules for long numbers skip texts with fewer.
+    pub fn digits(&self) -> usize {
+        self.digits
     }
 }
 

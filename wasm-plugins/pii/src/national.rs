@@ -36,7 +36,7 @@ pub fn scan(scope: &Scope, hits: &mut Vec<Hit>) {
         return;
     }
     let text = scope.text();
-    for id in &IDS {
+    for id in IDS.iter().filter(|id| scope.mentions_anywhere(id.words)) {
         for m in id.regex.find_iter(text) {
             if embedded(text, &m.range(), b"") || !(id.valid)(m.as_str()) || !scope.mentions(m.start(), 40, id.words) {
                 continue;

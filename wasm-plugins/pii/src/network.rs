@@ -12,6 +12,9 @@ const VERSION_WORDS: [&str; 4] = ["version", "v", "release", "build"];
 
 pub fn ipv4(scope: &Scope, hits: &mut Vec<Hit>) {
     let text = scope.text();
+    if text.bytes().filter(|b| *b == b'.').count() < 3 {
+        return;
+    }
     for m in IPV4.find_iter(text) {
         let Ok(ip) = m.as_str().parse::<Ipv4Addr>() else { continue };
         if embedded(text, &m.range(), b"./-") || version_like(text, m.start()) || !routable_v4(ip) {
