@@ -33,6 +33,89 @@ enum Command {
     /// Test, evaluate and check Rego policy bundles.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Sign policy bundles and verify their signatures (see docs/provenance.md).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Sign WASM plugins and verify their signatures.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Run the Kubernetes admission webhook that injects the Forge sidecar (docs/injection.md).
+    Webhook(WebhookArgs),
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Sign every file in a bundle directory: writes DIR/.signature.dsse.json, a DSSE envelope
+    /// around an in-toto Statement listing each file's SHA-256.
+    Sign {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// The Ed25519 private key (PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes).
+        #[arg(long)]
+        key: PathBuf,
+        /// The bundle's name in the statement [default: the directory's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// The bundle's version in the statement [default: the `.manifest` revision, if any].
+        #[arg(long, value_name = "VERSION")]
+        bundle_version: Option<String>,
+    },
+    /// Check a bundle's signature: exits 0 if a trusted key signed exactly these files.
+    Verify {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// Public keys (SPKI PEM) trusted to sign bundles.
+        #[arg(long, required = true, num_args = 1..)]
+        trusted: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Sign a plugin: writes PLUGIN.wasm.dsse.json covering the module and its manifest.
+    Sign {
+        /// The plugin's WASM module.
+        wasm: PathBuf,
+        /// The Ed25519 private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The plugin's manifest [default: manifest.yaml beside the module].
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Check a plugin's signature: exits 0 if a trusted key signed this module and manifest.
+    Verify {
+        /// The plugin's WASM module.
+        wasm: PathBuf,
+        /// Public keys (SPKI PEM) trusted to sign plugins.
+        #[arg(long, required = true, num_args = 1..)]
+        trusted: Vec<PathBuf>,
+        /// The plugin's manifest [default: manifest.yaml beside the module].
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct WebhookArgs {
+    /// The webhook's YAML config: the sidecar image, TLS, policy, … (docs/injection.md).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// PEM certificate the API server sees; reloaded when it changes.
+    #[arg(long)]
+    tls_cert: PathBuf,
+    /// PEM private key for --tls-cert.
+    #[arg(long)]
+    tls_key: PathBuf,
+    /// Address for AdmissionReviews (POST /mutate).
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    listen: std::net::SocketAddr,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    admin_listen: std::net::SocketAddr,
+    /// Log format.
+    #[arg(long, env = "FORGE_LOG_FORMAT", value_enum, default_value = "json")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -121,9 +204,35 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Bundle(command) => {
+            let status = match command {
+                BundleCommand::Sign { dir, key, name, bundle_version } => {
+                    forge::provenance::cli::sign_bundle(&dir, &key, name, bundle_version, &mut stdout).map(|()| true)
+                }
+                BundleCommand::Verify { dir, trusted } => {
+                    forge::provenance::cli::verify_bundle(&dir, &trusted, &mut stdout)
+                }
+            };
+            return exit_status(status);
+        }
+        Command::Plugin(command) => {
+            let status = match command {
+                PluginCommand::Sign { wasm, key, manifest } => {
+                    forge::provenance::cli::sign_plugin(&wasm, manifest.as_deref(), &key, &mut stdout).map(|()| true)
+                }
+                PluginCommand::Verify { wasm, trusted, manifest } => {
+                    forge::provenance::cli::verify_plugin(&wasm, manifest.as_deref(), &trusted, &mut stdout)
+                }
+            };
+            return exit_status(status);
+        }
         Command::Run(args) => {
             drop(stdout);
             run(args)
+        }
+        Command::Webhook(args) => {
+            drop(stdout);
+            webhook(args)
         }
         Command::Config(ConfigCommand::Check { file }) => Config::from_file(&file).map(|config| {
             println!(
@@ -135,6 +244,18 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("forge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `Ok(false)`: the command ran and its answer is no (the reason is on stdout).
+fn exit_status(status: anyhow::Result<bool>) -> ExitCode {
+    match status {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("forge: {e:#}");
             ExitCode::FAILURE
@@ -171,7 +292,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     config.validate()?;
     config.upstream.parse()?;
-    let _log_guard = forge::telemetry::init_logging(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Declared after the runtime so they are dropped first: flushing traces needs it.
+    let _telemetry = forge::telemetry::init_logging_and_tracing(&config.log, &config.tracing, runtime.handle())?;
     runtime.block_on(forge::gateway::run(config))
+}
+
+fn webhook(args: WebhookArgs) -> anyhow::Result<()> {
+    let config = forge::webhook::WebhookConfig::from_file(&args.config)?;
+    let log = forge::config::LogConfig { format: args.log_format, ..Default::default() };
+    let _log_guard = forge::telemetry::init_logging(&log);
+    let options = forge::webhook::server::Options {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(forge::webhook::server::run(config, options))
 }

@@ -89,6 +89,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         }
     };
     log.describe(&payload);
+    crate::telemetry::tracing_otel::describe(&payload, &parts.headers, log.session.as_deref());
 
     // 3. Mirrored headers agree with the body.
     if let Err(mismatch) = gw.check_headers(&parts.headers, &payload) {
@@ -134,6 +135,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     let reply_id = payload.sole_request_id().cloned();
     let route = SessionRoute::of(&parts.headers);
     gw.auth.strip_credentials(&mut parts.headers);
+    crate::telemetry::tracing_otel::inject_headers(&mut parts.headers);
     // On the legacy transport the answers come on the session's SSE stream, not here.
     if parts.uri.path() != gw.mcp_path {
         gw.expect_legacy_answers(&path_and_query(&parts.uri), payload.requests());
@@ -652,6 +654,10 @@ impl Gateway {
         let method = log.method_label();
         self.metrics.requests.with_label_values(&[method, outcome]).inc();
         self.metrics.request_duration.with_label_values(&[method, outcome]).observe(elapsed.as_secs_f64());
+        if method == "tools/call" {
+            let listed = log.subject.as_deref().filter(|tool| self.tools.with_definition(tool, |d| d.is_some()));
+            self.metrics.tool_calls.with_label_values(&[outcome, listed.unwrap_or("unlisted")]).inc();
+        }
         tracing::info!(
             target: "forge::access",
             method = %log.method,
