@@ -50,6 +50,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// Rego policy; the default bundle in `policies/`, enforcing, unless configured.
     pub policy: crate::policy::PolicyConfig,
+    /// Signed evidence of every decision: records, the tamper-evident log, response signatures.
+    pub evidence: crate::evidence::EvidenceConfig,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -68,6 +70,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: Default::default(),
             policy: Default::default(),
+            evidence: Default::default(),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -378,6 +381,9 @@ impl Config {
         if let Err(e) = self.policy.validate() {
             return Err(ConfigError::new(&e.field, e.message));
         }
+        if let Some((field, message)) = self.evidence.problems().into_iter().next() {
+            return Err(ConfigError::new(field, message));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));
         }
@@ -429,7 +435,8 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
-fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+/// `#[serde(deserialize_with = "…")]` for sizes written like `64KiB` or as a number.
+pub fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Size {

@@ -29,6 +29,8 @@ pub struct Gateway {
     pub auth: Authenticator,
     /// `None` when `policy.enabled` is false.
     pub policy: Option<PolicyStore>,
+    /// `None` when `evidence.enabled` is false.
+    pub evidence: Option<crate::evidence::Evidence>,
     /// Request headers copied into the policy input (lower-cased `policy.include_headers`).
     pub policy_headers: Vec<String>,
     pub upstream: Upstream,
@@ -64,6 +66,7 @@ impl Gateway {
                 None
             }
         };
+        let evidence = crate::evidence::Evidence::open(&config.evidence, &config.state_dir, metrics.registry())?;
         let upstream = match config.upstream.parse()? {
             UpstreamSpec::Http { uri } => Upstream::Http(HttpUpstream::new(uri, &config.upstream)),
             UpstreamSpec::Stdio { program, args } => {
@@ -80,6 +83,7 @@ impl Gateway {
             upstream,
             auth,
             policy,
+            evidence,
             policy_headers: config.policy.header_names(),
             metrics,
             config,
@@ -167,6 +171,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     admin_task.abort();
     if let Upstream::Stdio(stdio) = &gw.upstream {
         stdio.shutdown().await;
+    }
+    if let Some(evidence) = &gw.evidence {
+        evidence.log().close();
     }
     tracing::info!("forge gateway stopped");
     Ok(())

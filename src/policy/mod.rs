@@ -23,6 +23,7 @@ pub mod cli;
 mod config;
 mod decision;
 mod decision_log;
+mod document;
 mod input;
 mod metrics;
 mod store;
@@ -35,10 +36,13 @@ use std::time::Duration;
 pub use bundle::{Diagnostic, ENTRYPOINT};
 pub use config::{DecisionLogConfig, MaskStyle, Mode, PolicyConfig, PolicyConfigError, DEFAULT_MASK};
 pub use decision::{Approval, Decision, DenyReason, Obligations, Redaction};
+pub use decision_log::mask;
+pub use document::DocumentEvaluator;
 pub use input::{
     Direction, Finding, FindingCategory, PinStatus, PolicyInput, RequestView, SessionView, Severity, Span,
     INPUT_VERSION,
 };
+pub(crate) use input::{rfc3339, unix_ms};
 pub use store::{Evaluation, PolicyStatus, PolicyStore, PolicyWatcher, ReloadOutcome};
 
 /// Everything that can go wrong loading a bundle or evaluating a message.
