@@ -411,7 +411,7 @@ impl Writer {
         self.checkpoints.sync_data().context("fsync of the checkpoints")?;
         self.checkpointed = cp.size;
         self.metrics.checkpoints.inc();
-        Ok(())
+        self.apply_retention()
     }
 
     fn rotate(&mut self, first_seq: u64) -> anyhow::Result<()> {
@@ -425,11 +425,12 @@ impl Writer {
         self.opened = Instant::now();
         tracing::info!(segment = %self.current.path.display(), "evidence log rotated to a new segment");
         self.closed.push(old);
-        self.apply_retention()
+        Ok(())
     }
 
-    /// Deletes the closed segments retention no longer keeps, oldest first. Their leaf
-    /// hashes move to `pruned.leaves` first, so the tree (and every later proof) stays whole.
+    /// Deletes the closed segments retention no longer keeps, oldest first, once a
+    /// checkpoint covers them. Their leaf hashes move to `pruned.leaves` first, so the tree
+    /// (and every later proof) stays whole.
     fn apply_retention(&mut self) -> anyhow::Result<()> {
         let now = unix_ms(SystemTime::now());
         let too_old = |s: &Segment| self.retention.max_age.is_some_and(|age| s.last_time_ms + age.as_millis() as u64 <= now);

@@ -273,7 +273,7 @@ pub fn verify(pack: &Path, trusted: Option<&PublicKey>, previous: Option<&Path>)
         (None, None) => bail!("keys.json does not hold the checkpoint's key {}", checkpoint.key_id),
     };
     if let Some(k) = listed {
-        if PublicKey::from_pem(&k.public_key).ok().as_ref() != Some(&key) {
+        if PublicKey::from_pem(&k.public_key).ok().map(|p| p.key_id()).as_ref() != Some(&k.key_id) {
             bail!("keys.json: key {} is not the key it names", k.key_id);
         }
     }
