@@ -191,7 +191,9 @@ fn main() -> ExitCode {
                 }
             };
         }
-        Command::Keys(KeysCommand::Generate { output }) => forge::evidence::cli::keys_generate(output.as_deref(), &mut stdout),
+        Command::Keys(KeysCommand::Generate { output }) => {
+            forge::evidence::cli::keys_generate(output.as_deref(), &mut stdout)
+        }
         Command::Evidence(command) => {
             use forge::evidence::cli;
             let result = match command {
@@ -202,8 +204,12 @@ fn main() -> ExitCode {
                 EvidenceCommand::Verify { pack, key, previous } => {
                     cli::verify(&pack, key.as_deref(), previous.as_deref(), &mut stdout).map(|()| true)
                 }
-                EvidenceCommand::Replay { pack, bundle, key } => cli::replay(&pack, &bundle, key.as_deref(), &mut stdout),
-                EvidenceCommand::VerifyResponse { key, file } => cli::verify_response(&key, &file, &mut stdout).map(|()| true),
+                EvidenceCommand::Replay { pack, bundle, key } => {
+                    cli::replay(&pack, &bundle, key.as_deref(), &mut stdout)
+                }
+                EvidenceCommand::VerifyResponse { key, file } => {
+                    cli::verify_response(&key, &file, &mut stdout).map(|()| true)
+                }
             };
             match result {
                 Ok(true) => Ok(()),

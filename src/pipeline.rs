@@ -269,7 +269,8 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
     }
     let (head, upstream_body) = response.into_parts();
     let response = if content_type(&head.headers) == ContentType::EventStream {
-        let evidence = gw.evidence.as_ref().map(|e| e.begin(&principal, log.session.as_deref(), &log.method, None, None, b""));
+        let evidence =
+            gw.evidence.as_ref().map(|e| e.begin(&principal, log.session.as_deref(), &log.method, None, None, b""));
         let cx = OwnedContext { principal, session: gw.session_view(log.session.as_deref()), request: request_view };
         let context = ResponseContext {
             gw: gw.clone(),

@@ -376,12 +376,22 @@ async fn kill_9_while_writing_loses_no_complete_record() {
     stop(&mut gw);
 
     let pack = s.dir.path().join("pack");
-    let out = forge(&["evidence", "export", "--config", s.config.to_str().unwrap(), "--since", "1h", "-o", pack.to_str().unwrap()]);
+    let out = forge(&[
+        "evidence",
+        "export",
+        "--config",
+        s.config.to_str().unwrap(),
+        "--since",
+        "1h",
+        "-o",
+        pack.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let out = forge(&["evidence", "verify", pack.to_str().unwrap(), "--key", s.public_key.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let exported = records(&pack);
-    let earlier: usize = segments.iter().map(|p| std::fs::read(p).unwrap().iter().filter(|b| **b == b'\n').count()).sum();
+    let earlier: usize =
+        segments.iter().map(|p| std::fs::read(p).unwrap().iter().filter(|b| **b == b'\n').count()).sum();
     assert_eq!(exported.len(), earlier + complete + 2, "every complete record before the kill, and the two after");
     assert_eq!(exported.last().unwrap()["method"], "tools/call");
 }

@@ -75,7 +75,8 @@ fn a_torn_last_record_is_cut_off_and_everything_before_it_kept() {
     text.extend_from_slice(br#"{"v":1,"seq":5,"prev":"half a rec"#);
     std::fs::write(&last, &text).unwrap();
 
-    let (log, recovery) = EvidenceLog::open(dir.path(), &config(), key.clone(), "gw-test".into(), LogMetrics::new()).unwrap();
+    let (log, recovery) =
+        EvidenceLog::open(dir.path(), &config(), key.clone(), "gw-test".into(), LogMetrics::new()).unwrap();
     assert_eq!((recovery.records, recovery.truncated_bytes), (5, (text.len() - intact) as u64));
     assert_eq!(std::fs::metadata(&last).unwrap().len(), intact as u64);
     // The chain goes on from the last complete record.

@@ -60,7 +60,11 @@ pub fn export(
         exported.tree_size
     )?;
     if exported.not_checkpointed > 0 {
-        writeln!(stdout, "note: {} later records in the range are not checkpointed yet and were left out", exported.not_checkpointed)?;
+        writeln!(
+            stdout,
+            "note: {} later records in the range are not checkpointed yet and were left out",
+            exported.not_checkpointed
+        )?;
     }
     Ok(())
 }
@@ -76,7 +80,12 @@ fn time_arg(text: &str) -> anyhow::Result<u64> {
 }
 
 /// `forge evidence verify`.
-pub fn verify(pack_dir: &Path, key: Option<&Path>, previous: Option<&Path>, stdout: &mut impl Write) -> anyhow::Result<()> {
+pub fn verify(
+    pack_dir: &Path,
+    key: Option<&Path>,
+    previous: Option<&Path>,
+    stdout: &mut impl Write,
+) -> anyhow::Result<()> {
     let trusted = key.map(PublicKey::load).transpose()?;
     let verified = pack::verify(pack_dir, trusted.as_ref(), previous)?;
     writeln!(
@@ -95,14 +104,19 @@ pub fn verify(pack_dir: &Path, key: Option<&Path>, previous: Option<&Path>, stdo
 pub fn replay(pack_dir: &Path, bundle: &Path, key: Option<&Path>, stdout: &mut impl Write) -> anyhow::Result<bool> {
     let trusted = key.map(PublicKey::load).transpose()?;
     let verified = pack::verify(pack_dir, trusted.as_ref(), None).context("the pack does not verify")?;
-    let evaluator = DocumentEvaluator::load(bundle).with_context(|| format!("loading the bundle {}", bundle.display()))?;
+    let evaluator =
+        DocumentEvaluator::load(bundle).with_context(|| format!("loading the bundle {}", bundle.display()))?;
     let report = replay::replay(&verified.records, &evaluator);
     for c in &report.changes {
         let name = c.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
         writeln!(stdout, "seq {} record {} {}{name}: {} -> {}", c.seq, c.record, c.method, c.was, c.now)?;
     }
     if !report.masked.is_empty() {
-        writeln!(stdout, "note: recorded inputs were masked at {}; rules reading them saw the mask", report.masked.join(", "))?;
+        writeln!(
+            stdout,
+            "note: recorded inputs were masked at {}; rules reading them saw the mask",
+            report.masked.join(", ")
+        )?;
     }
     writeln!(
         stdout,
@@ -121,18 +135,23 @@ pub fn replay(pack_dir: &Path, bundle: &Path, key: Option<&Path>, stdout: &mut i
 pub fn verify_response(key: &Path, file: &Path, stdout: &mut impl Write) -> anyhow::Result<()> {
     let key = PublicKey::load(key)?;
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let saved = SavedResponse::parse(&bytes).with_context(|| format!("{} is not a saved HTTP response", file.display()))?;
+    let saved =
+        SavedResponse::parse(&bytes).with_context(|| format!("{} is not a saved HTTP response", file.display()))?;
     let header = |name: &str| saved.header(name).with_context(|| format!("the response has no {name} header"));
     let digest = header("content-digest")?;
     http_signature::check_content_digest(&digest, &saved.body)?;
     let evidence = header(EVIDENCE_HEADER)?;
-    let params = http_signature::verify(&key, SIGNATURE_LABEL, &header("signature-input")?, &header("signature")?, |id| {
-        match id {
+    let params = http_signature::verify(
+        &key,
+        SIGNATURE_LABEL,
+        &header("signature-input")?,
+        &header("signature")?,
+        |id| match id {
             "@status" => Some(saved.status.to_string()),
             id if id.starts_with('@') => None,
             id => saved.header(id),
-        }
-    })?;
+        },
+    )?;
     for required in ["@status", "content-digest", EVIDENCE_HEADER] {
         if !params.components.iter().any(|c| c == required) {
             bail!(SignatureError::MissingComponent(format!("{required} (not covered by the signature)")));

@@ -184,7 +184,10 @@ mod tests {
         };
         let config = EvidenceConfig::default();
         let id = config.identity(env);
-        assert_eq!((id.name.as_str(), id.namespace.as_deref(), id.node.as_deref()), ("forge-7d9f", Some("payments"), None));
+        assert_eq!(
+            (id.name.as_str(), id.namespace.as_deref(), id.node.as_deref()),
+            ("forge-7d9f", Some("payments"), None)
+        );
         let named = EvidenceConfig {
             gateway: IdentityConfig { name: Some("edge".into()), ..Default::default() },
             ..Default::default()
@@ -199,7 +202,10 @@ mod tests {
              retention: {max_age: 720h, max_segments: 10}\nwhen_full: drop\nsse_meta: false\nstream: stdout\nqueue: 0\n",
         )
         .unwrap();
-        assert_eq!((c.fsync, c.fsync_interval, c.when_full), (Fsync::Interval, Duration::from_millis(200), WhenFull::Drop));
+        assert_eq!(
+            (c.fsync, c.fsync_interval, c.when_full),
+            (Fsync::Interval, Duration::from_millis(200), WhenFull::Drop)
+        );
         assert_eq!((c.rotate.max_bytes, c.retention.max_segments), (1 << 20, Some(10)));
         assert_eq!(c.retention.max_age, Some(Duration::from_secs(720 * 3600)));
         assert!(!c.sse_meta);

@@ -187,7 +187,10 @@ fn parse_params(text: &str) -> Result<SignatureParams, SignatureError> {
     let close = rest.find(')').ok_or_else(|| bad("unterminated inner list"))?;
     let mut components = Vec::new();
     for item in rest[..close].split_whitespace() {
-        let id = item.strip_prefix('"').and_then(|i| i.strip_suffix('"')).ok_or_else(|| bad("a component is not a string"))?;
+        let id = item
+            .strip_prefix('"')
+            .and_then(|i| i.strip_suffix('"'))
+            .ok_or_else(|| bad("a component is not a string"))?;
         if id.contains(';') || id.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(bad("component parameters and upper-case names are not supported"));
         }

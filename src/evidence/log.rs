@@ -229,7 +229,11 @@ impl Writer {
                 );
             }
             if cp.root_hash() != Some(merkle::root(&state.leaves[..cp.size as usize])) {
-                bail!("{}: the records do not match the checkpoint of size {}: the log was changed", dir.display(), cp.size);
+                bail!(
+                    "{}: the records do not match the checkpoint of size {}: the log was changed",
+                    dir.display(),
+                    cp.size
+                );
             }
         }
         let mut tree = Frontier::default();
@@ -357,7 +361,10 @@ impl Writer {
         if self.rotation_due(line.len()) {
             // Rotation needs the buffered lines in the old segment first.
             if let Err(e) = self.flush().and_then(|()| self.rotate(record.seq)) {
-                tracing::error!(error = format!("{e:#}"), "evidence segment rotation failed; continuing in the current segment");
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "evidence segment rotation failed; continuing in the current segment"
+                );
             }
         }
         self.buffer.extend_from_slice(&line);
@@ -404,7 +411,8 @@ impl Writer {
         }
         // Never sign for records that are not on disk.
         self.sync()?;
-        let cp = Checkpoint::sign(&self.key, &self.origin, self.tree.size(), &self.tree.root(), unix_ms(SystemTime::now()));
+        let cp =
+            Checkpoint::sign(&self.key, &self.origin, self.tree.size(), &self.tree.root(), unix_ms(SystemTime::now()));
         let mut line = serde_json::to_vec(&cp).expect("a checkpoint serializes");
         line.push(b'\n');
         self.checkpoints.write_all(&line).context("appending a checkpoint")?;
@@ -417,7 +425,11 @@ impl Writer {
     fn rotate(&mut self, first_seq: u64) -> anyhow::Result<()> {
         self.sync()?;
         let path = segment_path(&self.dir, first_seq);
-        let file = OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("creating {}", path.display()))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
         let next = Segment { path, first_seq, last_time_ms: 0 };
         let old = std::mem::replace(&mut self.current, next);
         self.file = file;
@@ -433,7 +445,8 @@ impl Writer {
     /// (and every later proof) stays whole.
     fn apply_retention(&mut self) -> anyhow::Result<()> {
         let now = unix_ms(SystemTime::now());
-        let too_old = |s: &Segment| self.retention.max_age.is_some_and(|age| s.last_time_ms + age.as_millis() as u64 <= now);
+        let too_old =
+            |s: &Segment| self.retention.max_age.is_some_and(|age| s.last_time_ms + age.as_millis() as u64 <= now);
         let mut expired = 0;
         while expired < self.closed.len() {
             let beyond_count = self.retention.max_segments.is_some_and(|max| self.closed.len() - expired > max);
@@ -492,7 +505,9 @@ pub fn read_log(dir: &Path, repair: bool) -> anyhow::Result<LogState> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("segment-") && n.ends_with(".jsonl")))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("segment-") && n.ends_with(".jsonl"))
+        })
         .collect();
     names.sort();
     let (mut lines, mut segments, mut last_hash, mut truncated_bytes) = (Vec::new(), Vec::new(), None, 0);
@@ -529,7 +544,11 @@ pub fn read_log(dir: &Path, repair: bool) -> anyhow::Result<LogState> {
             }
             if let Some(prev) = &last_hash {
                 if record.prev != *prev {
-                    bail!("{} line {line_no}: record {} does not chain to the record before it", path.display(), record.seq);
+                    bail!(
+                        "{} line {line_no}: record {} does not chain to the record before it",
+                        path.display(),
+                        record.seq
+                    );
                 }
             }
             segment.last_time_ms = record.time_ms;

@@ -102,7 +102,6 @@ impl Pending {
 }
 
 impl Exchange {
-
     /// The exchange as it concerns one answered request of it, with the evaluations of the
     /// answer (noted in `trail`) after the request's.
     fn answering(&self, request: Option<&Request>, trail: &Trail) -> Exchange {
@@ -150,7 +149,11 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 impl Evidence {
     /// Opens the log (recovering it) and loads the key; `None` when evidence is off.
-    pub fn open(config: &EvidenceConfig, state_dir: &Path, registry: &prometheus::Registry) -> anyhow::Result<Option<Evidence>> {
+    pub fn open(
+        config: &EvidenceConfig,
+        state_dir: &Path,
+        registry: &prometheus::Registry,
+    ) -> anyhow::Result<Option<Evidence>> {
         if !config.enabled {
             tracing::warn!("evidence is disabled (evidence.enabled: false): decisions are neither recorded nor signed");
             return Ok(None);

@@ -142,10 +142,15 @@ pub fn export(
     key: &SigningKey,
     config: &str,
 ) -> anyhow::Result<Exported> {
-    let state = read_log(log_dir, false).with_context(|| format!("reading the evidence log in {}", log_dir.display()))?;
+    let state =
+        read_log(log_dir, false).with_context(|| format!("reading the evidence log in {}", log_dir.display()))?;
     let checkpoint = state.checkpoints.last().cloned().context("the log has no checkpoint yet")?;
     if key.key_id() != checkpoint.key_id {
-        bail!("the configured key {} is not the key {} that signed the latest checkpoint", key.key_id(), checkpoint.key_id);
+        bail!(
+            "the configured key {} is not the key {} that signed the latest checkpoint",
+            key.key_id(),
+            checkpoint.key_id
+        );
     }
     let size = checkpoint.size;
     let leaves = &state.leaves[..size as usize];
@@ -172,7 +177,8 @@ pub fn export(
     write("proofs.jsonl", proofs)?;
     write("checkpoint.json", serde_json::to_vec_pretty(&checkpoint)?)?;
 
-    let previous: Option<TreeHead> = std::fs::read(log_dir.join(LAST_EXPORT)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let previous: Option<TreeHead> =
+        std::fs::read(log_dir.join(LAST_EXPORT)).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let previous = previous.filter(|p| p.size <= size);
     let consistency = Consistency {
         proof: previous.as_ref().map_or_else(Vec::new, |p| {
@@ -214,9 +220,7 @@ fn select(state: &LogState, since_ms: u64, until_ms: u64) -> anyhow::Result<Vec<
     let first = times.iter().position(|t| *t >= since_ms);
     let last = times.iter().rposition(|t| *t <= until_ms);
     Ok(match (first, last) {
-        (Some(a), Some(b)) if a <= b => {
-            (a..=b).map(|i| (state.first_retained + i as u64, &state.lines[i])).collect()
-        }
+        (Some(a), Some(b)) if a <= b => (a..=b).map(|i| (state.first_retained + i as u64, &state.lines[i])).collect(),
         _ => Vec::new(),
     })
 }
@@ -241,8 +245,10 @@ fn in_force(selected: &[(u64, &Vec<u8>)]) -> serde_json::Value {
         .into_iter()
         .map(|((digest, revision), (a, b))| serde_json::json!({"digest": digest, "revision": revision, "first_seq": a, "last_seq": b}))
         .collect();
-    let plugins: Vec<_> =
-        plugins.into_iter().map(|(digest, (a, b))| serde_json::json!({"digest": digest, "first_seq": a, "last_seq": b})).collect();
+    let plugins: Vec<_> = plugins
+        .into_iter()
+        .map(|(digest, (a, b))| serde_json::json!({"digest": digest, "first_seq": a, "last_seq": b}))
+        .collect();
     serde_json::json!({ "bundles": bundles, "plugins": plugins })
 }
 
@@ -264,7 +270,8 @@ pub fn verify(pack: &Path, trusted: Option<&PublicKey>, previous: Option<&Path>)
     if manifest.format != FORMAT {
         bail!("manifest.json: format `{}`, expected `{FORMAT}`", manifest.format);
     }
-    let checkpoint: Checkpoint = serde_json::from_slice(&read("checkpoint.json")?).context("checkpoint.json is damaged")?;
+    let checkpoint: Checkpoint =
+        serde_json::from_slice(&read("checkpoint.json")?).context("checkpoint.json is damaged")?;
     let keys: Vec<KeyInfo> = serde_json::from_slice(&read("keys.json")?).context("keys.json is damaged")?;
     let listed = keys.iter().find(|k| k.key_id == checkpoint.key_id);
     let key = match (trusted, listed) {
@@ -290,14 +297,12 @@ pub fn verify(pack: &Path, trusted: Option<&PublicKey>, previous: Option<&Path>)
     let mut prev: Option<String> = None;
     for (i, line) in lines.iter().enumerate() {
         let expected = manifest.range.first + i as u64;
-        let bad = |why: String| anyhow::anyhow!("first bad record: line {} of records.jsonl (seq {expected}): {why}", i + 1);
+        let bad =
+            |why: String| anyhow::anyhow!("first bad record: line {} of records.jsonl (seq {expected}): {why}", i + 1);
         let record: Record = serde_json::from_slice(line).map_err(|e| bad(format!("not a record ({e})")))?;
         let name = format!("record {}", record.id);
         if record.seq != expected {
-            return Err(bad(format!(
-                "{name} has seq {}: a record was removed, inserted or moved here",
-                record.seq
-            )));
+            return Err(bad(format!("{name} has seq {}: a record was removed, inserted or moved here", record.seq)));
         }
         if i as u64 >= manifest.range.count {
             return Err(bad(format!("{name} is beyond the exported range (an inserted record)")));
@@ -311,16 +316,24 @@ pub fn verify(pack: &Path, trusted: Option<&PublicKey>, previous: Option<&Path>)
             .ok_or_else(|| bad(format!("{name} has no inclusion proof")))?;
         let path: Option<Vec<Hash>> = proof.path.iter().map(|h| parse_hash(h)).collect();
         let included = proof.seq == expected
-            && path.is_some_and(|p| merkle::verify_inclusion(expected, checkpoint.size, &merkle::leaf_hash(line), &p, &root));
+            && path.is_some_and(|p| {
+                merkle::verify_inclusion(expected, checkpoint.size, &merkle::leaf_hash(line), &p, &root)
+            });
         if !included {
-            return Err(bad(format!("{name} is not the record the signed checkpoint holds at seq {expected} (changed)")));
+            return Err(bad(format!(
+                "{name} is not the record the signed checkpoint holds at seq {expected} (changed)"
+            )));
         }
         prev = Some(sha256_hex(line));
         verified.push(record);
     }
     if (lines.len() as u64) < manifest.range.count {
         let missing = manifest.range.first + lines.len() as u64;
-        bail!("first bad record: seq {missing} is missing (the pack holds {} of {} records)", lines.len(), manifest.range.count);
+        bail!(
+            "first bad record: seq {missing} is missing (the pack holds {} of {} records)",
+            lines.len(),
+            manifest.range.count
+        );
     }
     if proofs.len() != lines.len() {
         bail!("proofs.jsonl holds {} proofs for {} records", proofs.len(), lines.len());

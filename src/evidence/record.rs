@@ -89,7 +89,10 @@ impl PrincipalRef {
         Some(PrincipalRef {
             issuer: token.map(|t| t.issuer.clone()),
             subject: token.map(|t| t.subject.clone()),
-            certificate: principal.certificate.as_ref().map(|c| c.spiffe_id.clone().unwrap_or_else(|| c.subject.clone())),
+            certificate: principal
+                .certificate
+                .as_ref()
+                .map(|c| c.spiffe_id.clone().unwrap_or_else(|| c.subject.clone())),
         })
     }
 }

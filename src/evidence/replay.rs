@@ -93,7 +93,9 @@ mod tests {
         assert_eq!(summary(&json!({"allow": true, "obligations": {"redact": [], "hide_tools": []}})), "allow");
         assert_eq!(summary(&json!({"allow": false, "code": "tool_blocked"})), "deny (tool_blocked)");
         assert_eq!(
-            summary(&json!({"allow": true, "obligations": {"hide_tools": ["rm"], "require_approval": {"required": true}}})),
+            summary(
+                &json!({"allow": true, "obligations": {"hide_tools": ["rm"], "require_approval": {"required": true}}})
+            ),
             "allow hide_tools=[\"rm\"] require_approval"
         );
     }

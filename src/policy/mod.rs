@@ -38,11 +38,11 @@ pub use config::{DecisionLogConfig, MaskStyle, Mode, PolicyConfig, PolicyConfigE
 pub use decision::{Approval, Decision, DenyReason, Obligations, Redaction};
 pub use decision_log::mask;
 pub use document::DocumentEvaluator;
+pub(crate) use input::{rfc3339, unix_ms};
 pub use input::{
     Direction, Finding, FindingCategory, PinStatus, PolicyInput, RequestView, SessionView, Severity, Span,
     INPUT_VERSION,
 };
-pub(crate) use input::{rfc3339, unix_ms};
 pub use store::{Evaluation, PolicyStatus, PolicyStore, PolicyWatcher, ReloadOutcome};
 
 /// Everything that can go wrong loading a bundle or evaluating a message.
