@@ -668,7 +668,7 @@ impl Gateway {
     fn evidence_failed(&self, log: &AccessLog, id: Option<&Id>, e: AppendError) -> Response<Body> {
         self.finish(log, StatusCode::SERVICE_UNAVAILABLE, "evidence_error");
         let message = format!("The gateway could not record evidence for this answer, so it is withheld: {e}");
-        jsonrpc_error(StatusCode::SERVICE_UNAVAILABLE, id, code::UPSTREAM_UNAVAILABLE, &message)
+        jsonrpc_error(StatusCode::SERVICE_UNAVAILABLE, id, code::INTERNAL_ERROR, &message)
     }
 
     /// The caller: a verified bearer token and/or client certificate. A request without a

@@ -122,15 +122,42 @@ impl EvidenceLog {
         metrics: LogMetrics,
     ) -> anyhow::Result<(EvidenceLog, Recovery)> {
         let (writer, recovery) = Writer::open(dir, config, key, origin, metrics.clone())?;
-        let (tx, rx) = mpsc::sync_channel(config.queue);
+        Ok((EvidenceLog::start(writer, config.queue, metrics)?, recovery))
+    }
+
+    fn start(writer: Writer, queue: usize, metrics: LogMetrics) -> anyhow::Result<EvidenceLog> {
+        let (tx, rx) = mpsc::sync_channel(queue);
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = healthy.clone();
         let thread = std::thread::Builder::new()
             .name("forge-evidence".into())
             .spawn(move || writer.run(rx, flag))
             .context("starting the evidence writer thread")?;
-        let log = EvidenceLog { tx: Mutex::new(Some(tx)), healthy, writer: Mutex::new(Some(thread)), metrics };
-        Ok((log, recovery))
+        Ok(EvidenceLog { tx: Mutex::new(Some(tx)), healthy, writer: Mutex::new(Some(thread)), metrics })
+    }
+
+    /// A log in `dir` that has failed a write, as on a full disk (its segment is /dev/full).
+    #[cfg(test)]
+    pub(crate) fn failing(dir: &Path) -> EvidenceLog {
+        let key = Arc::new(SigningKey::generate().expect("a key"));
+        let config = EvidenceConfig::default();
+        let metrics = LogMetrics::new();
+        let (mut writer, _) = Writer::open(dir, &config, key, "test".into(), metrics.clone()).expect("opens");
+        writer.file = OpenOptions::new().append(true).open("/dev/full").expect("/dev/full");
+        let log = EvidenceLog::start(writer, 16, metrics).expect("starts");
+        log.append(tests::record()).expect("queued before the write fails");
+        for _ in 0..250 {
+            if !log.is_healthy() {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("a write to /dev/full did not fail");
+    }
+
+    /// False once a write failed: the log takes no more records until the gateway restarts.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
     }
 
     /// Queues a record without waiting.
@@ -589,4 +616,27 @@ fn truncate(path: &Path, len: u64) -> anyhow::Result<()> {
     file.set_len(len).with_context(|| format!("truncating {}", path.display()))?;
     file.sync_all()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn record() -> Record {
+        serde_json::from_value(serde_json::json!({
+            "v": 1, "seq": 0, "prev": "", "id": "r", "received": "", "completed": "", "time_ms": 0,
+            "gateway": {"name": "test"}, "direction": "client_to_server", "method": "ping",
+            "request_sha256": "", "decision": "allow", "decisions": [], "plugins": [], "pin_status": "unknown"
+        }))
+        .expect("a record")
+    }
+
+    #[test]
+    fn a_failed_write_stops_the_log_loudly_and_refuses_later_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EvidenceLog::failing(dir.path());
+        assert_eq!(log.append(record()), Err(AppendError::Unavailable));
+        assert_eq!(log.metrics.write_errors.get(), 1);
+        assert_eq!(log.metrics.records.get(), 0);
+    }
 }

@@ -417,3 +417,68 @@ fn sf_string(text: &str) -> String {
         .flat_map(|c| if c == '"' || c == '\\' { vec!['\\', c] } else { vec![c] })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence(dir: &Path, when_full: WhenFull) -> Evidence {
+        Evidence {
+            key: Arc::new(SigningKey::generate().unwrap()),
+            identity: GatewayIdentity { name: "test".into(), ..Default::default() },
+            log: EvidenceLog::failing(dir),
+            masking: EvidenceConfig::default().masking(),
+            when_full,
+            sse_meta: true,
+        }
+    }
+
+    /// Seals one exchange on a log that can no longer write.
+    fn seal_after_failure(e: &Evidence) -> (Result<(), AppendError>, HeaderMap) {
+        let pending = e.begin(&Principal::default(), None, "ping", None, Some("1"), b"{}");
+        let mut headers = HeaderMap::new();
+        let result = e.seal_json(&pending, None, StatusCode::OK, &mut headers, b"{}");
+        (result, headers)
+    }
+
+    #[test]
+    fn without_a_record_the_answer_is_refused_when_failing_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = evidence(dir.path(), WhenFull::FailClosed);
+        let (result, headers) = seal_after_failure(&e);
+        assert_eq!(result, Err(AppendError::Unavailable));
+        assert!(headers.is_empty(), "nothing is signed for a record that was not kept");
+        assert_eq!(e.log.metrics.dropped.with_label_values(&["write_error"]).get(), 1);
+    }
+
+    #[test]
+    fn with_drop_the_answer_goes_out_signed_and_the_loss_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = evidence(dir.path(), WhenFull::Drop);
+        let (result, headers) = seal_after_failure(&e);
+        assert_eq!(result, Ok(()));
+        assert!(headers.contains_key("signature"));
+        assert_eq!(e.log.metrics.dropped.with_label_values(&["write_error"]).get(), 1);
+    }
+
+    #[test]
+    fn the_verdict_reads_refusals_and_rewrites() {
+        let entry = |result: Value, enforced: bool| DecisionEntry {
+            direction: Direction::ClientToServer,
+            decision_id: None,
+            bundle_digest: None,
+            bundle_revision: None,
+            result: Some(result),
+            error: None,
+            enforced,
+            input: Value::Null,
+            masked: Vec::new(),
+        };
+        assert_eq!(verdict(&[]), "allow");
+        assert_eq!(verdict(&[entry(json!({"allow": true, "obligations": {"redact": []}}), true)]), "allow");
+        assert_eq!(verdict(&[entry(json!({"allow": false}), true)]), "deny");
+        assert_eq!(verdict(&[entry(json!({"allow": false}), false)]), "allow", "audit mode applies nothing");
+        let hide = json!({"allow": true, "obligations": {"hide_tools": ["rm"]}});
+        assert_eq!(verdict(&[entry(hide, true), entry(json!({"allow": true}), true)]), "modify");
+    }
+}
