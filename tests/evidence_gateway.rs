@@ -395,3 +395,65 @@ async fn kill_9_while_writing_loses_no_complete_record() {
     assert_eq!(exported.len(), earlier + complete + 2, "every complete record before the kill, and the two after");
     assert_eq!(exported.last().unwrap()["method"], "tools/call");
 }
+
+/// Reads a raw HTTP/1.1 stream until `needle` appears; returns everything read.
+async fn read_until(stream: &mut (impl tokio::io::AsyncRead + Unpin), seen: &mut String, needle: &str) {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        while !seen.contains(needle) {
+            let mut chunk = [0u8; 8192];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "the stream ended before {needle:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read).await.unwrap_or_else(|_| panic!("no {needle:?} in {seen}"));
+}
+
+#[tokio::test]
+async fn a_server_request_on_a_stream_is_recorded_and_the_result_signed() {
+    use tokio::io::AsyncWriteExt;
+    let mut s = setup(false, "");
+    let client = s.gw.client();
+    let init = INITIALIZE.replace("\"capabilities\":{}", "\"capabilities\":{\"sampling\":{}}");
+    let reply = client.post("/mcp", &init, &[]).await;
+    let session = reply.headers.get("mcp-session-id").unwrap().to_str().unwrap().to_string();
+    client.post("/mcp", r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, &session_headers(&session)).await;
+
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "sample", "arguments": {"prompt": "hi"}}}).to_string();
+    let mut stream = client.connect().await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\n\
+         mcp-session-id: {session}\r\nmcp-protocol-version: 2025-06-18\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    read_until(&mut stream, &mut seen, "sampling/createMessage").await;
+    let line = seen.lines().find(|l| l.contains("sampling/createMessage")).unwrap();
+    let asked: Value = serde_json::from_str(line.trim_start_matches("data: ")).unwrap();
+    let answer = json!({"jsonrpc": "2.0", "id": asked["id"], "result": {
+        "model": "test-model", "role": "assistant", "content": {"type": "text", "text": "sampled"}, "stopReason": "endTurn"}});
+    let posted = client.post("/mcp", &answer.to_string(), &session_headers(&session)).await;
+    assert_eq!(posted.status, StatusCode::ACCEPTED);
+    read_until(&mut stream, &mut seen, "io.forge/evidence").await;
+    assert!(seen.contains("test-model"), "{seen}");
+    drop(stream);
+    stop(&mut s.gw);
+
+    let log = s.dir.path().join("evidence");
+    let mut lines = Vec::new();
+    for entry in std::fs::read_dir(&log).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_str().unwrap().starts_with("segment-") {
+            lines.extend(
+                std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()),
+            );
+        }
+    }
+    let asked_record = lines.iter().find(|r| r["method"] == "sampling/createMessage").expect("the server's request");
+    assert_eq!(asked_record["direction"], "server_to_client");
+    assert_eq!(asked_record["decisions"][0]["direction"], "server_to_client", "policy judged it");
+    let answered = lines.iter().find(|r| r["name"] == "sample").expect("the call's record");
+    assert_eq!((answered["method"].as_str(), answered["decision"].as_str()), (Some("tools/call"), Some("allow")));
+}
