@@ -349,7 +349,15 @@ impl ResponseContext {
                     Some(rewritten) if rewritten.is_empty() => return None,
                     Some(rewritten) => Some(rewritten),
                 };
-                let sealed = match self.seal_event(relayed.as_deref().unwrap_or(data.as_bytes())) {
+                // 10. Evidence for the message(s) as relayed.
+                let sealed = match &relayed {
+                    None => self.seal_event(&payload, data.as_bytes()),
+                    Some(rewritten) => match jsonrpc::parse(rewritten, usize::MAX / 2) {
+                        Ok(rewritten_payload) => self.seal_event(&rewritten_payload, rewritten),
+                        Err(_) => Ok(None),
+                    },
+                };
+                let sealed = match sealed {
                     Ok(sealed) => sealed.map(Bytes::from).or(relayed),
                     // No evidence, no message: the client sees the stream go quiet for it.
                     Err(_) => return None,
@@ -440,16 +448,15 @@ impl ResponseContext {
         evidence.seal_json(pending, answered, head.status, &mut head.headers, body)
     }
 
-    /// Records the message(s) of one SSE event as relayed (`data`); returns the event's new
-    /// data when a result carries its evidence in `_meta`.
-    fn seal_event(&self, data: &[u8]) -> Result<Option<Vec<u8>>, AppendError> {
+    /// Records the message(s) of one SSE event as relayed (`payload`, read from `data`);
+    /// returns the event's new data when a result carries its evidence in `_meta`.
+    fn seal_event(&self, payload: &Payload, data: &[u8]) -> Result<Option<Vec<u8>>, AppendError> {
         let (Some(evidence), Some(pending)) = (&self.gw.evidence, &self.evidence) else { return Ok(None) };
-        let Ok(payload) = jsonrpc::parse(data, usize::MAX / 2) else { return Ok(None) };
         let answered = |message: &Message| match message {
             Message::Response(r) => r.id.as_ref().and_then(|id| self.answered(id)),
             _ => None,
         };
-        match &payload {
+        match payload {
             Payload::Single(message) => evidence.seal_message(pending, answered(message).as_deref(), message, data),
             Payload::Batch(messages) => {
                 for message in messages {
