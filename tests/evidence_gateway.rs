@@ -205,6 +205,10 @@ async fn json_answers_are_signed_and_an_independent_implementation_verifies_them
     let s = setup(true, "");
     let client = s.gw.client();
     let session = initialize(&client).await;
+    let public = forge::signing::PublicKey::load(&s.public_key).unwrap();
+    let (status, ready) = s.gw.admin_get("/readyz").await;
+    let ready: Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!((status, &ready["evidence"]), (StatusCode::OK, &json!({"key_id": public.key_id(), "healthy": true})));
 
     let reply = client.post("/mcp", &call(2, "echo", "hello"), &session_headers(&session)).await;
     assert_eq!(reply.json()["result"]["content"][0]["text"], "echo: hello");
@@ -213,6 +217,7 @@ async fn json_answers_are_signed_and_an_independent_implementation_verifies_them
     let input = reply.headers.get("signature-input").unwrap().to_str().unwrap();
     assert!(input.starts_with("forge=(\"@status\" \"content-digest\" \"forge-evidence\");created="), "{input}");
     assert!(input.ends_with(";alg=\"ed25519\""), "{input}");
+    assert!(input.contains(&format!(";keyid=\"{}\"", public.key_id())), "{input}");
     let saved = save(s.dir.path(), "echo.http", &reply);
     assert_eq!(python_verifies("response", &s.public_key, &saved), Ok("ok 1".into()));
     let key = s.public_key.to_str().unwrap();
