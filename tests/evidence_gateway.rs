@@ -462,3 +462,22 @@ async fn a_server_request_on_a_stream_is_recorded_and_the_result_signed() {
     let answered = lines.iter().find(|r| r["name"] == "sample").expect("the call's record");
     assert_eq!((answered["method"].as_str(), answered["decision"].as_str()), (Some("tools/call"), Some("allow")));
 }
+
+#[tokio::test]
+async fn without_a_configured_key_a_development_key_is_generated_and_logged() {
+    let upstream = common::stand_in(common::Behaviour::Respond {
+        content_type: "application/json",
+        body: r#"{"jsonrpc":"2.0","id":42,"result":{}}"#.into(),
+    })
+    .await;
+    let gw = Gateway::start(&["--upstream", &upstream.url]);
+    let logs = gw.log_containing("generated a development signing key");
+    assert!(logs.contains("generated a development signing key"), "{logs}");
+    let key = gw.state.path().join("evidence/dev-signing-key.pem");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let key = forge::signing::SigningKey::load(&key).unwrap();
+    let reply = gw.client().post("/mcp", common::TOOLS_CALL, &[]).await;
+    let input = reply.headers.get("signature-input").unwrap().to_str().unwrap();
+    assert!(input.contains(&key.key_id()), "{input}");
+}

@@ -268,3 +268,31 @@ fn the_next_export_proves_it_extends_the_previous_one() {
     let e = format!("{:#}", pack::verify(&second, Some(key.public_key()), None).unwrap_err());
     assert!(e.contains("history was rewritten"), "{e}");
 }
+
+#[test]
+fn segments_rotate_by_age_and_old_ones_are_deleted_by_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(SigningKey::generate().unwrap());
+    let mut config = config();
+    config.rotate.max_age = Duration::ZERO;
+    write(dir.path(), &key, &config, 0, 4);
+    assert_eq!(segments(dir.path()).len(), 4, "a segment per record when every segment is too old");
+
+    // Records dated 2026-12-01 are older than an hour: retention deletes every closed segment.
+    config.retention.max_age = Some(Duration::from_secs(3600));
+    write(dir.path(), &key, &config, 4, 2);
+    let state = read_log(dir.path(), false).unwrap();
+    assert_eq!((segments(dir.path()).len(), state.leaves.len()), (1, 6));
+    assert_eq!(state.first_retained, 5);
+}
+
+#[test]
+fn records_are_also_streamed_as_the_log_holds_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(SigningKey::generate().unwrap());
+    let stream = dir.path().join("stream.jsonl");
+    let config = EvidenceConfig { stream: Some(stream.to_str().unwrap().into()), ..config() };
+    write(&dir.path().join("log"), &key, &config, 0, 3);
+    let segment = segments(&dir.path().join("log")).pop().unwrap();
+    assert_eq!(std::fs::read(stream).unwrap(), std::fs::read(segment).unwrap());
+}
