@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use forge::evidence::config::{EvidenceConfig, Fsync};
-use forge::evidence::log::{read_log, EvidenceLog, LogMetrics};
+use forge::evidence::log::{read_log, EvidenceLog, LogMetrics, ReadMode};
 use forge::evidence::pack;
 use forge::evidence::record::{GatewayIdentity, Record};
 use forge::policy::Direction;
@@ -74,6 +74,10 @@ fn a_torn_last_record_is_cut_off_and_everything_before_it_kept() {
     let intact = text.len();
     text.extend_from_slice(br#"{"v":1,"seq":5,"prev":"half a rec"#);
     std::fs::write(&last, &text).unwrap();
+    // An export while the gateway is still writing ignores the torn tail and changes nothing.
+    let exported = pack::export(dir.path(), 0, u64::MAX, &dir.path().join("pack"), &key, "").unwrap();
+    assert_eq!(exported.records, 5);
+    assert_eq!(std::fs::read(&last).unwrap(), text);
 
     let (log, recovery) =
         EvidenceLog::open(dir.path(), &config(), key.clone(), "gw-test".into(), LogMetrics::new()).unwrap();
@@ -83,7 +87,7 @@ fn a_torn_last_record_is_cut_off_and_everything_before_it_kept() {
     log.append(record(5)).unwrap();
     assert!(log.checkpoint(Duration::from_secs(10)));
     log.close();
-    let state = read_log(dir.path(), false).unwrap();
+    let state = read_log(dir.path(), ReadMode::Inspect).unwrap();
     assert_eq!(state.lines.len(), 6);
     assert_eq!(state.checkpoints.last().unwrap().size, 6);
 }
@@ -99,6 +103,11 @@ fn damage_before_the_last_record_refuses_to_open() {
     std::fs::write(&last, changed).unwrap();
     let e = EvidenceLog::open(dir.path(), &config(), key.clone(), "gw-test".into(), LogMetrics::new()).err().unwrap();
     assert!(format!("{e:#}").contains("does not chain"), "{e:#}");
+
+    // A complete line that is not a record is damage too, even at the end: not a torn write.
+    std::fs::write(&last, format!("{text}{{\"not\": \"a record\"}}\n")).unwrap();
+    let e = EvidenceLog::open(dir.path(), &config(), key.clone(), "gw-test".into(), LogMetrics::new()).err().unwrap();
+    assert!(format!("{e:#}").contains("line 5: not a complete evidence record"), "{e:#}");
 
     // The benign near miss: the same log, unchanged, opens.
     std::fs::write(&last, text).unwrap();
@@ -129,7 +138,7 @@ fn rotation_and_retention_keep_every_later_proof_valid() {
     write(dir.path(), &key, &config, 0, 60);
     let segs = segments(dir.path());
     assert!(segs.len() <= 3, "retention keeps two closed segments and the current one: {segs:?}");
-    let state = read_log(dir.path(), false).unwrap();
+    let state = read_log(dir.path(), ReadMode::Inspect).unwrap();
     assert_eq!(state.leaves.len(), 60, "pruned records keep their leaves");
     assert!(state.first_retained > 0, "some segments were deleted");
 
@@ -281,7 +290,7 @@ fn segments_rotate_by_age_and_old_ones_are_deleted_by_age() {
     // Records dated 2026-12-01 are older than an hour: retention deletes every closed segment.
     config.retention.max_age = Some(Duration::from_secs(3600));
     write(dir.path(), &key, &config, 4, 2);
-    let state = read_log(dir.path(), false).unwrap();
+    let state = read_log(dir.path(), ReadMode::Inspect).unwrap();
     assert_eq!((segments(dir.path()).len(), state.leaves.len()), (1, 6));
     assert_eq!(state.first_retained, 5);
 }

@@ -244,7 +244,7 @@ impl Writer {
         metrics: LogMetrics,
     ) -> anyhow::Result<(Writer, Recovery)> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating the evidence directory {}", dir.display()))?;
-        let state = read_log(dir, true)?;
+        let state = read_log(dir, ReadMode::Recover)?;
         let last_checkpoint = state.checkpoints.last();
         if let Some(cp) = last_checkpoint {
             if cp.size > state.leaves.len() as u64 {
@@ -507,7 +507,7 @@ fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
 pub struct LogState {
     /// Leaf hashes of every record, pruned ones included, by seq.
     pub leaves: Vec<Hash>,
-    /// Retained records' lines (without the newline), in order.
+    /// Retained records' lines (without the newline), in order; with [`ReadMode::Inspect`].
     pub lines: Vec<Vec<u8>>,
     /// The seq of `lines[0]`.
     pub first_retained: u64,
@@ -517,9 +517,19 @@ pub struct LogState {
     truncated_bytes: u64,
 }
 
-/// Reads a log directory and checks its chain. With `repair`, a torn final line (of the
-/// last segment, or of the checkpoints) is cut off and reported; without, it is an error.
-pub fn read_log(dir: &Path, repair: bool) -> anyhow::Result<LogState> {
+/// How [`read_log`] treats a torn tail: a last line without its newline, as a crash
+/// mid-write leaves it. Anything else that does not read is damage, and an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Starting the writer: cut the torn tail off, say so loudly; lines are not kept.
+    Recover,
+    /// Exporting (a gateway may be writing right now): ignore the torn tail, keep the lines.
+    Inspect,
+}
+
+/// Reads a log directory and checks its chain.
+pub fn read_log(dir: &Path, mode: ReadMode) -> anyhow::Result<LogState> {
+    let repair = mode == ReadMode::Recover;
     let mut leaves = Vec::new();
     if let Ok(bytes) = std::fs::read(dir.join(PRUNED)) {
         let whole = bytes.len() / 32 * 32;
@@ -551,7 +561,10 @@ pub fn read_log(dir: &Path, repair: bool) -> anyhow::Result<LogState> {
             let line = &text[offset..end.unwrap_or(text.len())];
             let record = serde_json::from_slice::<Record>(line).ok().filter(|_| end.is_some());
             let Some(record) = record else {
-                if is_last && repair {
+                if is_last && end.is_none() && !repair {
+                    break;
+                }
+                if is_last && end.is_none() {
                     let cut = (text.len() - offset) as u64;
                     tracing::error!(
                         segment = %path.display(),
@@ -581,17 +594,19 @@ pub fn read_log(dir: &Path, repair: bool) -> anyhow::Result<LogState> {
             segment.last_time_ms = record.time_ms;
             last_hash = Some(super::record::sha256_hex(line));
             leaves.push(merkle::leaf_hash(line));
-            lines.push(line.to_vec());
+            if !repair {
+                lines.push(line.to_vec());
+            }
             expected += 1;
             offset = end.expect("complete line") + 1;
         }
         segments.push(segment);
     }
-    let checkpoints = read_checkpoints(&dir.join(CHECKPOINTS), repair)?;
+    let checkpoints = read_checkpoints(&dir.join(CHECKPOINTS), mode)?;
     Ok(LogState { leaves, lines, first_retained, checkpoints, last_hash, segments, truncated_bytes })
 }
 
-fn read_checkpoints(path: &Path, repair: bool) -> anyhow::Result<Vec<Checkpoint>> {
+fn read_checkpoints(path: &Path, mode: ReadMode) -> anyhow::Result<Vec<Checkpoint>> {
     let Ok(text) = std::fs::read(path) else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     let mut offset = 0;
@@ -599,7 +614,8 @@ fn read_checkpoints(path: &Path, repair: bool) -> anyhow::Result<Vec<Checkpoint>
         let end = text[offset..].iter().position(|b| *b == b'\n').map(|p| offset + p);
         match end.and_then(|end| serde_json::from_slice::<Checkpoint>(&text[offset..end]).ok()) {
             Some(cp) => out.push(cp),
-            None if repair && end.is_none_or(|e| e + 1 == text.len()) => {
+            None if end.is_none() && mode == ReadMode::Inspect => break,
+            None if end.is_none() => {
                 tracing::error!(file = %path.display(), bytes = text.len() - offset, "EVIDENCE LOG RECOVERED: a torn checkpoint was cut off");
                 truncate(path, offset as u64)?;
                 break;

@@ -21,7 +21,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{parse_hash, Checkpoint};
-use super::log::{read_log, LogState};
+use super::log::{read_log, LogState, ReadMode};
 use super::merkle::{self, Hash};
 use super::record::{hex, rfc3339, sha256_hex, Record};
 use crate::signing::{PublicKey, SigningKey};
@@ -142,8 +142,8 @@ pub fn export(
     key: &SigningKey,
     config: &str,
 ) -> anyhow::Result<Exported> {
-    let state =
-        read_log(log_dir, false).with_context(|| format!("reading the evidence log in {}", log_dir.display()))?;
+    let state = read_log(log_dir, ReadMode::Inspect)
+        .with_context(|| format!("reading the evidence log in {}", log_dir.display()))?;
     let checkpoint = state.checkpoints.last().cloned().context("the log has no checkpoint yet")?;
     if key.key_id() != checkpoint.key_id {
         bail!(
