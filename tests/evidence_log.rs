@@ -251,6 +251,17 @@ fn a_touched_or_added_file_fails() {
 }
 
 #[test]
+fn a_checkpoint_outside_its_key_validity_fails() {
+    let (dir, key) = exported();
+    let path = dir.path().join("pack/keys.json");
+    let mut keys: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    keys[0]["not_before"] = "2099-01-01T00:00:00.000Z".into();
+    std::fs::write(&path, serde_json::to_vec(&keys).unwrap()).unwrap();
+    let e = format!("{:#}", pack::verify(&dir.path().join("pack"), Some(key.public_key()), None).unwrap_err());
+    assert!(e.contains("outside the validity keys.json gives key"), "{e}");
+}
+
+#[test]
 fn a_pack_signed_by_another_key_fails_against_the_trusted_one() {
     let (dir, _) = exported();
     let other = SigningKey::generate().unwrap();

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::checkpoint::{parse_hash, Checkpoint};
 use super::log::{read_log, LogState, ReadMode};
 use super::merkle::{self, Hash};
-use super::record::{hex, rfc3339, sha256_hex, Record};
+use super::record::{hex, parse_rfc3339, rfc3339, sha256_hex, Record};
 use crate::signing::{PublicKey, SigningKey};
 
 pub const FORMAT: &str = "forge-evidence-pack/1";
@@ -286,6 +286,17 @@ pub fn verify(pack: &Path, trusted: Option<&PublicKey>, previous: Option<&Path>)
     }
     if !checkpoint.verify(&key) {
         bail!("checkpoint.json: the signature does not verify with key {}", key.key_id());
+    }
+    if let Some(k) = listed {
+        let from = parse_rfc3339(&k.not_before).unwrap_or(u64::MAX);
+        let until = k.not_after.as_deref().map_or(Some(u64::MAX), parse_rfc3339).unwrap_or(0);
+        if !(from..=until).contains(&checkpoint.time_ms) {
+            bail!(
+                "checkpoint.json: signed at {} ms, outside the validity keys.json gives key {}",
+                checkpoint.time_ms,
+                k.key_id
+            );
+        }
     }
     let root = checkpoint.root_hash().context("checkpoint.json: the root is not a hash")?;
 
