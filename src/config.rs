@@ -52,6 +52,8 @@ pub struct Config {
     pub policy: crate::policy::PolicyConfig,
     /// Signed evidence of every decision: records, the tamper-evident log, response signatures.
     pub evidence: crate::evidence::EvidenceConfig,
+    /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
+    pub trust: Option<crate::provenance::TrustConfig>,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -71,6 +73,7 @@ impl Default for Config {
             auth: Default::default(),
             policy: Default::default(),
             evidence: Default::default(),
+            trust: None,
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -383,6 +386,9 @@ impl Config {
         }
         if let Some((field, message)) = self.evidence.problems().into_iter().next() {
             return Err(ConfigError::new(field, message));
+        }
+        if let Some(Err((field, message))) = self.trust.as_ref().map(|t| t.keys()) {
+            return Err(ConfigError::new(&field, message));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));

@@ -12,6 +12,7 @@ pub mod identity;
 pub mod mcp;
 pub mod pipeline;
 pub mod policy;
+pub mod provenance;
 pub mod server;
 pub mod signing;
 pub mod stream;

@@ -468,6 +468,7 @@ mod tests {
             decision_id: None,
             bundle_digest: None,
             bundle_revision: None,
+            bundle_signature: None,
             result: Some(result),
             error: None,
             enforced,

@@ -19,6 +19,7 @@ use anyhow::{bail, Context as _};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::checkpoint::{parse_hash, Checkpoint};
 use super::log::{read_log, LogState, ReadMode};
@@ -227,13 +228,15 @@ fn select(state: &LogState, since_ms: u64, until_ms: u64) -> anyhow::Result<Vec<
 
 /// The policy bundles (and plugins) that decided on the exported records.
 fn in_force(selected: &[(u64, &Vec<u8>)]) -> serde_json::Value {
-    let mut bundles: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    type Bundle = (String, String, Option<super::record::BundleSignature>);
+    let mut bundles: BTreeMap<Bundle, (u64, u64)> = BTreeMap::new();
     let mut plugins: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     for (seq, line) in selected {
         let Ok(record) = serde_json::from_slice::<Record>(line) else { continue };
         for d in &record.decisions {
             if let (Some(digest), Some(revision)) = (&d.bundle_digest, &d.bundle_revision) {
-                let span = bundles.entry((digest.clone(), revision.clone())).or_insert((*seq, *seq));
+                let bundle = (digest.clone(), revision.clone(), d.bundle_signature.clone());
+                let span = bundles.entry(bundle).or_insert((*seq, *seq));
                 span.1 = *seq;
             }
         }
@@ -243,7 +246,9 @@ fn in_force(selected: &[(u64, &Vec<u8>)]) -> serde_json::Value {
     }
     let bundles: Vec<_> = bundles
         .into_iter()
-        .map(|((digest, revision), (a, b))| serde_json::json!({"digest": digest, "revision": revision, "first_seq": a, "last_seq": b}))
+        .map(|((digest, revision, signature), (a, b))| {
+            json!({"digest": digest, "revision": revision, "signature": signature, "first_seq": a, "last_seq": b})
+        })
         .collect();
     let plugins: Vec<_> = plugins
         .into_iter()

@@ -108,6 +108,9 @@ pub struct DecisionEntry {
     pub bundle_digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_revision: Option<String>,
+    /// The signature the bundle was verified against at load; absent in development mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_signature: Option<BundleSignature>,
     /// The decision document (allow, reason, code, obligations); absent when evaluation failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
@@ -118,6 +121,16 @@ pub struct DecisionEntry {
     /// The input's masked paths (JSON pointers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masked: Vec<String>,
+}
+
+/// Which trusted signature vouched for a bundle (see docs/provenance.md).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BundleSignature {
+    /// The RFC 7638 key id of the trusted signer.
+    pub signer: String,
+    /// SHA-256 (hex) of the signed in-toto statement, which names every file's digest.
+    pub statement_sha256: String,
+    pub signed_at: String,
 }
 
 /// One detector plugin's run on a message. Filled in by the plugin host (issue 4); until it
@@ -165,6 +178,11 @@ impl Trail {
                 decision_id: Some(e.decision_id.clone()),
                 bundle_digest: Some(e.bundle_digest.to_string()),
                 bundle_revision: Some(e.bundle_revision.to_string()),
+                bundle_signature: e.provenance.as_ref().map(|p| BundleSignature {
+                    signer: p.signer.clone(),
+                    statement_sha256: p.statement_sha256.clone(),
+                    signed_at: p.signed_at.clone(),
+                }),
                 result: serde_json::to_value(&e.decision).ok(),
                 error: None,
                 enforced: e.enforced,
@@ -176,6 +194,7 @@ impl Trail {
                 decision_id: None,
                 bundle_digest: None,
                 bundle_revision: None,
+                bundle_signature: None,
                 result: None,
                 error: Some(error.to_string()),
                 enforced: true,
@@ -202,11 +221,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::policy::hex(bytes)
 }
 
 /// `2026-01-31T12:00:00.123Z`.

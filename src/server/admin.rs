@@ -73,6 +73,7 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         "problems": problems,
         "policy": gw.policy.as_ref().map(|p| p.status()),
         "evidence": gw.evidence.as_ref().map(|e| serde_json::json!({"key_id": e.key_id(), "healthy": e.log().is_healthy()})),
+        "trust": gw.trust.status(),
     });
     let mut r = Response::new(body::full(body.to_string()));
     *r.status_mut() = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
