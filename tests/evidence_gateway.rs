@@ -106,11 +106,16 @@ fn setup(json_answers: bool, extra: &str) -> Setup {
     let (private_key, public_key) = (dir.path().join("evidence-key.pem"), dir.path().join("evidence-key.pub.pem"));
     std::fs::write(&private_key, key.to_pem()).unwrap();
     std::fs::write(&public_key, key.public_key().to_pem()).unwrap();
+    // The bundle is signed and only its signer trusted, so records name a verified bundle.
+    let signed = forge(&["bundle", "sign", bundle.to_str().unwrap(), "--key", private_key.to_str().unwrap()]);
+    assert!(signed.status.success(), "{}", text(&signed));
     let config = common::write_config(
         dir.path(),
         &format!(
-            "policy:\n  bundle: {}\nevidence:\n  key: {}\n  dir: {}\n  gateway: {{name: gw-it}}\n{extra}",
+            "policy:\n  bundle: {}\ntrust:\n  bundles:\n    keys: [{{file: {}}}]\n\
+             evidence:\n  key: {}\n  dir: {}\n  gateway: {{name: gw-it}}\n{extra}",
             bundle.display(),
+            public_key.display(),
             private_key.display(),
             dir.path().join("evidence").display()
         ),
@@ -303,6 +308,8 @@ async fn the_log_is_exported_verified_and_replayed_through_the_cli() {
     assert_eq!(allowed["request_sha256"], forge::evidence::record::hex(&Sha256::digest(echo.as_bytes())));
     assert_eq!(allowed["gateway"]["name"], "gw-it");
     assert_eq!(allowed["decisions"].as_array().unwrap().len(), 2, "the call and its result");
+    let public = forge::signing::PublicKey::load(&s.public_key).unwrap();
+    assert_eq!(allowed["decisions"][0]["bundle_signature"]["signer"], public.key_id().as_str());
     assert_eq!(refused["decision"], "deny");
     assert_eq!(refused["decisions"][0]["result"]["code"], "tool_forbidden");
     let arguments = refused["decisions"][0]["input"]["message"]["tool"]["arguments"].as_str().unwrap();
