@@ -451,6 +451,9 @@ async fn a_server_request_on_a_stream_is_recorded_and_the_result_signed() {
     read_until(&mut stream, &mut seen, "io.forge/evidence").await;
     assert!(seen.contains("test-model"), "{seen}");
     drop(stream);
+    // Notifications on a stream are relayed but not recorded.
+    let logged = client.post("/mcp", &call(8, "log", "x"), &session_headers(&session)).await;
+    assert!(String::from_utf8_lossy(&logged.body).contains("notifications/message"), "the tool logged");
     stop(&mut s.gw);
 
     let log = s.dir.path().join("evidence");
@@ -466,6 +469,8 @@ async fn a_server_request_on_a_stream_is_recorded_and_the_result_signed() {
     let asked_record = lines.iter().find(|r| r["method"] == "sampling/createMessage").expect("the server's request");
     assert_eq!(asked_record["direction"], "server_to_client");
     assert_eq!(asked_record["decisions"][0]["direction"], "server_to_client", "policy judged it");
+    assert!(!lines.iter().any(|r| r["method"].as_str().unwrap().starts_with("notifications/")));
+    assert!(lines.iter().any(|r| r["name"] == "log"), "the logging call itself is recorded");
     let answered = lines.iter().find(|r| r["name"] == "sample").expect("the call's record");
     assert_eq!((answered["method"].as_str(), answered["decision"].as_str()), (Some("tools/call"), Some("allow")));
 }

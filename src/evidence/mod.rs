@@ -244,8 +244,8 @@ impl Evidence {
     }
 
     /// Records one message relayed on an SSE stream (`data`: the message as relayed): a
-    /// response (to `answered`) or a server→client request. Returns the bytes to relay
-    /// instead when a result gets its evidence in `_meta`.
+    /// response (to `answered`) or a server→client request; notifications are not
+    /// recorded. Returns the bytes to relay instead when a result gets its evidence in `_meta`.
     pub fn seal_message(
         &self,
         pending: &Pending,
@@ -253,10 +253,15 @@ impl Evidence {
         message: &Message,
         data: &[u8],
     ) -> Result<Option<Vec<u8>>, AppendError> {
+        if let Message::Notification(_) = message {
+            // Progress and log notifications are not decisions worth a record each.
+            pending.trail.take();
+            return Ok(None);
+        }
         let Message::Response(response) = message else {
             // A server→client request (sampling, elicitation…): it is what was relayed.
             let request = Exchange {
-                method: message.method().unwrap_or("notification").to_string(),
+                method: message.method().unwrap_or_default().to_string(),
                 name: message.subject().map(str::to_owned),
                 request_id: None,
                 request_sha256: record::sha256_hex(data),
