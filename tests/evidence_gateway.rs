@@ -493,3 +493,21 @@ async fn without_a_configured_key_a_development_key_is_generated_and_logged() {
     let input = reply.headers.get("signature-input").unwrap().to_str().unwrap();
     assert!(input.contains(&key.key_id()), "{input}");
 }
+
+#[test]
+fn keys_generate_writes_a_private_key_and_prints_its_public_key_and_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pem");
+    let out = forge(&["keys", "generate", "-o", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let key = forge::signing::SigningKey::load(&path).unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(printed.contains(&key.public_key().to_pem()), "{printed}");
+    assert!(printed.contains(&format!("key id: {}", key.key_id())), "{printed}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    // An existing key is never overwritten.
+    let again = forge(&["keys", "generate", "-o", path.to_str().unwrap()]);
+    assert!(!again.status.success() && text(&again).contains("creating"), "{}", text(&again));
+    assert_eq!(forge::signing::SigningKey::load(&path).unwrap().key_id(), key.key_id());
+}
