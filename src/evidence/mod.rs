@@ -380,7 +380,7 @@ fn reason(e: AppendError) -> &'static str {
 
 /// `deny` if any enforced evaluation refused or failed, `modify` if one asked for a
 /// rewrite (redactions, hidden tools), else `allow`.
-pub fn verdict(decisions: &[DecisionEntry]) -> &'static str {
+fn verdict(decisions: &[DecisionEntry]) -> &'static str {
     let refused = |d: &&DecisionEntry| {
         d.enforced && (d.error.is_some() || d.result.as_ref().is_some_and(|r| r["allow"] == Value::Bool(false)))
     };
@@ -400,7 +400,7 @@ pub fn verdict(decisions: &[DecisionEntry]) -> &'static str {
 }
 
 /// The `Forge-Evidence` value: an RFC 8941 dictionary naming the record.
-pub fn evidence_header(record: &Record) -> String {
+fn evidence_header(record: &Record) -> String {
     let request = crate::evidence::checkpoint::parse_hash(&record.request_sha256).unwrap_or_default();
     let mut value = format!(
         "record=\"{}\", decision=\"{}\", request=:{}:, gateway=\"{}\"",

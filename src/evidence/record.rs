@@ -151,7 +151,7 @@ pub struct Masking {
 
 /// Collects the policy evaluations of one exchange as the pipeline makes them. A trail that
 /// is off (evidence disabled) records nothing and costs nothing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Trail {
     masking: Option<Masking>,
     entries: Mutex<Vec<DecisionEntry>>,
@@ -208,10 +208,6 @@ impl Trail {
     /// The evaluations noted so far, leaving the trail empty for the next message.
     pub fn take(&self) -> Vec<DecisionEntry> {
         std::mem::take(&mut *self.entries.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    pub fn is_on(&self) -> bool {
-        self.masking.is_some()
     }
 }
 
@@ -273,8 +269,28 @@ mod tests {
     }
 
     #[test]
-    fn an_off_trail_records_nothing() {
-        assert!(!Trail::off().is_on());
-        assert!(Trail::off().take().is_empty());
+    fn a_trail_records_masked_inputs_and_an_off_trail_nothing() {
+        let text = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"q":"secret"}}}"#;
+        let Ok(crate::mcp::jsonrpc::Payload::Single(message)) = crate::mcp::jsonrpc::parse(text.as_bytes(), 64) else {
+            panic!("one message")
+        };
+        let principal = Principal::default();
+        let input =
+            PolicyInput::for_message(&principal, &message, Direction::ClientToServer, None, Default::default(), None);
+        let failed = Err(PolicyError::Runtime("boom".into()));
+        let masking = Masking { pointers: vec!["/message/tool/arguments".into()], style: MaskStyle::Redact };
+        let on = Trail::new(Some(masking));
+        on.note(&input, Direction::ClientToServer, &failed);
+        let entries = on.take();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].input["message"]["tool"]["arguments"], "***");
+        assert_eq!(entries[0].input["message"]["tool"]["name"], "t");
+        assert_eq!(entries[0].masked, ["/input/message/tool/arguments"]);
+        assert!(entries[0].error.as_deref().unwrap().contains("boom") && entries[0].enforced);
+        assert!(on.take().is_empty(), "taken once");
+
+        let off = Trail::off();
+        off.note(&input, Direction::ClientToServer, &failed);
+        assert!(off.take().is_empty());
     }
 }
