@@ -18,3 +18,4 @@ pub mod signing;
 pub mod stream;
 pub mod telemetry;
 pub mod upstream;
+pub mod webhook;
