@@ -50,6 +50,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// Rego policy; the default bundle in `policies/`, enforcing, unless configured.
     pub policy: crate::policy::PolicyConfig,
+    /// Signed evidence of every decision: records, the tamper-evident log, response signatures.
+    pub evidence: crate::evidence::EvidenceConfig,
     /// OpenTelemetry traces over OTLP/HTTP; off by default.
     pub tracing: crate::telemetry::TracingConfig,
     /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
@@ -72,6 +74,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: Default::default(),
             policy: Default::default(),
+            evidence: Default::default(),
             tracing: Default::default(),
             trust: None,
             shutdown_grace: Duration::from_secs(30),
@@ -384,6 +387,9 @@ impl Config {
         if let Err(e) = self.policy.validate() {
             return Err(ConfigError::new(&e.field, e.message));
         }
+        if let Some((field, message)) = self.evidence.problems().into_iter().next() {
+            return Err(ConfigError::new(field, message));
+        }
         if let Err(e) = self.tracing.validate() {
             return Err(ConfigError::new(e.field, e.message));
         }
@@ -462,7 +468,8 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
-fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+/// `#[serde(deserialize_with = "…")]` for sizes written like `64KiB` or as a number.
+pub fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Size {

@@ -44,6 +44,8 @@ pub struct Context<'a> {
     pub principal: &'a Principal,
     pub session: Option<SessionView>,
     pub request: RequestView,
+    /// Where the evaluations are noted for this exchange's evidence record.
+    pub evidence: &'a crate::evidence::Trail,
 }
 
 /// What identifies the client's session to the upstream, taken from the request whose
@@ -83,7 +85,9 @@ impl Gateway {
                 cx.request.clone(),
                 definition,
             );
-            match policy.evaluate(&input) {
+            let outcome = policy.evaluate(&input);
+            cx.evidence.note(&input, Direction::ClientToServer, &outcome);
+            match outcome {
                 Ok(evaluation) => refusal_of(&evaluation).map_or(Ok(()), Err),
                 Err(e) => Err(self.policy_failed(&e)),
             }
@@ -109,7 +113,9 @@ impl Gateway {
                 if let Some(request) = answered {
                     input = input.in_reply_to(request, definition);
                 }
-                policy.evaluate(&input)
+                let outcome = policy.evaluate(&input);
+                cx.evidence.note(&input, Direction::ServerToClient, &outcome);
+                outcome
             });
             let evaluation = match evaluation {
                 Ok(e) => e,

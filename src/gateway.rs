@@ -30,6 +30,8 @@ pub struct Gateway {
     pub auth: Authenticator,
     /// `None` when `policy.enabled` is false.
     pub policy: Option<PolicyStore>,
+    /// `None` when `evidence.enabled` is false.
+    pub evidence: Option<crate::evidence::Evidence>,
     /// Which signers policy bundles and plugins must come from (or development mode).
     pub trust: Arc<Trust>,
     /// Request headers copied into the policy input (lower-cased `policy.include_headers`).
@@ -72,6 +74,7 @@ impl Gateway {
                 None
             }
         };
+        let evidence = crate::evidence::Evidence::open(&config.evidence, &config.state_dir, metrics.registry())?;
         let upstream = match config.upstream.parse()? {
             UpstreamSpec::Http { uri } => Upstream::Http(HttpUpstream::new(uri, &config.upstream)),
             UpstreamSpec::Stdio { program, args } => {
@@ -88,6 +91,7 @@ impl Gateway {
             upstream,
             auth,
             policy,
+            evidence,
             trust,
             policy_headers: config.policy.header_names(),
             metrics,
@@ -176,6 +180,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     admin_task.abort();
     if let Upstream::Stdio(stdio) = &gw.upstream {
         stdio.shutdown().await;
+    }
+    if let Some(evidence) = &gw.evidence {
+        evidence.log().close();
     }
     tracing::info!("forge gateway stopped");
     Ok(())

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod enforce;
+pub mod evidence;
 pub mod gateway;
 pub mod identity;
 pub mod mcp;

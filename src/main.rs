@@ -33,6 +33,12 @@ enum Command {
     /// Test, evaluate and check Rego policy bundles.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Make Ed25519 signing keys (the evidence key, bundle and plugin signing keys).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Export, verify and replay evidence; verify a signed response.
+    #[command(subcommand)]
+    Evidence(EvidenceCommand),
     /// Sign policy bundles and verify their signatures (see docs/provenance.md).
     #[command(subcommand)]
     Bundle(BundleCommand),
@@ -41,6 +47,70 @@ enum Command {
     Plugin(PluginCommand),
     /// Run the Kubernetes admission webhook that injects the Forge sidecar (docs/injection.md).
     Webhook(WebhookArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a key (PKCS#8 PEM); prints its public key (SPKI PEM) and key id.
+    Generate {
+        /// Write the private key to this file (mode 0600) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvidenceCommand {
+    /// Write an evidence pack of the records in a time range (see docs/evidence.md).
+    Export {
+        /// Records from this time: RFC 3339 UTC (2026-12-01T21:00:00Z) or a duration ago (2h).
+        #[arg(long)]
+        since: String,
+        /// Records up to this time (same forms) [default: now].
+        #[arg(long)]
+        until: Option<String>,
+        /// The pack directory to create.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// The gateway's config file (for the log directory and the key).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The gateway's state directory [default: the config's, or ./forge-state].
+        #[arg(long, env = "FORGE_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+    },
+    /// Verify a pack offline: signatures, hash chain, Merkle proofs, completeness. Names
+    /// the first bad record.
+    Verify {
+        /// The pack directory.
+        pack: PathBuf,
+        /// The public key (SPKI PEM) the pack must be signed with [default: the pack's own].
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The pack exported before this one: this one's log must extend its log.
+        #[arg(long)]
+        previous: Option<PathBuf>,
+    },
+    /// Re-evaluate a pack's recorded policy inputs against another bundle and report every
+    /// decision that would change; exits 1 if any would.
+    Replay {
+        /// The pack directory.
+        pack: PathBuf,
+        /// The bundle directory to evaluate with.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The public key the pack must be signed with [default: the pack's own].
+        #[arg(long)]
+        key: Option<PathBuf>,
+    },
+    /// Check a saved response's RFC 9421 signature and Content-Digest (`curl -i` output).
+    VerifyResponse {
+        /// The gateway's public key (SPKI PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The saved response: status line, headers, blank line, body.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -203,6 +273,32 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             };
+        }
+        Command::Keys(KeysCommand::Generate { output }) => {
+            forge::evidence::cli::keys_generate(output.as_deref(), &mut stdout)
+        }
+        Command::Evidence(command) => {
+            use forge::evidence::cli;
+            let result = match command {
+                EvidenceCommand::Export { since, until, output, config, state_dir } => {
+                    cli::export(config.as_deref(), state_dir.as_deref(), &since, until.as_deref(), &output, &mut stdout)
+                        .map(|()| true)
+                }
+                EvidenceCommand::Verify { pack, key, previous } => {
+                    cli::verify(&pack, key.as_deref(), previous.as_deref(), &mut stdout).map(|()| true)
+                }
+                EvidenceCommand::Replay { pack, bundle, key } => {
+                    cli::replay(&pack, &bundle, key.as_deref(), &mut stdout)
+                }
+                EvidenceCommand::VerifyResponse { key, file } => {
+                    cli::verify_response(&key, &file, &mut stdout).map(|()| true)
+                }
+            };
+            match result {
+                Ok(true) => Ok(()),
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e),
+            }
         }
         Command::Bundle(command) => {
             let status = match command {

@@ -13,7 +13,9 @@
 //!
 //!   7. parse every message; a message that cannot be read is not forwarded
 //!   8. learn from results (sessions opened, tool definitions listed)
-//!   9. (seams: response detectors → policy on results → evidence)
+//!   9. (seam: response detectors) → policy on results
+//!  10. evidence: a record of the exchange for the log, and a signature on what the client
+//!      receives (headers on a JSON body, `_meta` on each SSE result)
 //!
 //! Each stage only ever sees a message the stages before it accepted; a later stage that
 //! rewrites a message must send it through the checks again, not trust it.
@@ -29,6 +31,7 @@ use serde_json::Value;
 
 use crate::body::{self, Body, ReadError};
 use crate::enforce::{refusal_error, Context, Refusal, SessionRoute, Verdict};
+use crate::evidence::{AppendError, Pending};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::mcp::headers::{self, SESSION_ID};
@@ -117,15 +120,20 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     }
 
     // 5. Policy on every message; tool pins and request detectors join here, before it.
-    // A batch is refused whole if any of its messages is.
+    // A batch is refused whole if any of its messages is. Evaluations are noted for the
+    // exchange's evidence record.
+    let evidence = gw.evidence.as_ref().map(|e| {
+        e.begin(&principal, log.session.as_deref(), &log.method, log.subject.as_deref(), log.id.as_deref(), &bytes)
+    });
     let cx = Context {
         principal: &principal,
         session: gw.session_view(log.session.as_deref()),
         request: RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers),
+        evidence: Pending::trail(&evidence),
     };
     for message in payload.messages() {
         if let Err(refusal) = gw.decide_client_message(&cx, message) {
-            return gw.refuse_by_policy(&log, payload.sole_request_id(), &refusal);
+            return gw.refuse_by_policy(&log, payload.sole_request_id(), &refusal, evidence.as_ref());
         }
     }
 
@@ -180,6 +188,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         session,
         route,
         legacy_endpoint: Default::default(),
+        evidence: evidence.map(Pending::forwarded),
     };
     let response = match content_type(&head.headers) {
         ContentType::EventStream => {
@@ -200,6 +209,11 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
                 }
             };
             head.headers.insert(header::CONTENT_LENGTH, bytes.len().into());
+            // 10. Evidence for the body as relayed.
+            let answered = reply_id.as_ref().and_then(|id| context.requests.get(id));
+            if let Err(e) = context.seal_json(&mut head, answered, &bytes) {
+                return gw.evidence_failed(&log, reply_id.as_ref(), e);
+            }
             Response::from_parts(head, body::full(bytes))
         }
         // A success carrying something other than JSON-RPC cannot be inspected, so it is
@@ -259,6 +273,8 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
     }
     let (head, upstream_body) = response.into_parts();
     let response = if content_type(&head.headers) == ContentType::EventStream {
+        let evidence =
+            gw.evidence.as_ref().map(|e| e.begin(&principal, log.session.as_deref(), &log.method, None, None, b""));
         let cx = OwnedContext { principal, session: gw.session_view(log.session.as_deref()), request: request_view };
         let context = ResponseContext {
             gw: gw.clone(),
@@ -267,6 +283,7 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
             session: log.session.clone(),
             route: SessionRoute::of(req.headers()),
             legacy_endpoint: Default::default(),
+            evidence,
         };
         let on_event: crate::stream::OnEvent = if legacy {
             Box::new(move |event| context.on_legacy_event(event))
@@ -292,6 +309,8 @@ struct ResponseContext {
     route: SessionRoute,
     /// A legacy stream's message endpoint (path and query), once announced.
     legacy_endpoint: std::sync::Mutex<Option<String>>,
+    /// `None` when evidence is off.
+    evidence: Option<Pending>,
 }
 
 /// [`Context`] with owned parts, to live as long as a response stream.
@@ -331,14 +350,33 @@ impl ResponseContext {
             return Some(event.raw);
         }
         match jsonrpc::parse(data.as_bytes(), self.gw.config.limits.max_json_depth) {
-            Ok(payload) => match self.review(&payload) {
-                None => Some(event.raw),
-                Some(rewritten) if rewritten.is_empty() => None,
-                Some(rewritten) => {
-                    let data = String::from_utf8_lossy(&rewritten);
-                    Some(sse::Event::encode(event.event.as_deref(), event.id.as_deref(), &data))
+            Ok(payload) => {
+                let relayed = match self.review(&payload) {
+                    None => None,
+                    Some(rewritten) if rewritten.is_empty() => return None,
+                    Some(rewritten) => Some(rewritten),
+                };
+                // 10. Evidence for the message(s) as relayed.
+                let sealed = match &relayed {
+                    None => self.seal_event(&payload, data.as_bytes()),
+                    Some(rewritten) => match jsonrpc::parse(rewritten, usize::MAX / 2) {
+                        Ok(rewritten_payload) => self.seal_event(&rewritten_payload, rewritten),
+                        Err(_) => Ok(None),
+                    },
+                };
+                let sealed = match sealed {
+                    Ok(sealed) => sealed.map(Bytes::from).or(relayed),
+                    // No evidence, no message: the client sees the stream go quiet for it.
+                    Err(_) => return None,
+                };
+                match sealed {
+                    None => Some(event.raw),
+                    Some(bytes) => {
+                        let data = String::from_utf8_lossy(&bytes);
+                        Some(sse::Event::encode(event.event.as_deref(), event.id.as_deref(), &data))
+                    }
                 }
-            },
+            }
             Err(e) => {
                 self.gw.metrics.upstream_errors.with_label_values(&["invalid_response"]).inc();
                 tracing::warn!(error = %e, session = self.session.as_deref(), "dropped an unreadable message from the upstream");
@@ -371,6 +409,7 @@ impl ResponseContext {
             principal: &self.cx.principal,
             session: self.cx.session.clone(),
             request: self.cx.request.clone(),
+            evidence: Pending::trail(&self.evidence),
         };
         let verdicts: Vec<Verdict> = payload
             .messages()
@@ -415,6 +454,37 @@ impl ResponseContext {
         let legacy = self.legacy_endpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let path = legacy.unwrap_or_else(|| self.gw.mcp_path.clone());
         self.gw.answer_upstream(&self.route, path, answer);
+    }
+
+    /// Records a JSON body and signs the headers relayed with it.
+    fn seal_json(
+        &self,
+        head: &mut http::response::Parts,
+        answered: Option<&JsonRpcRequest>,
+        body: &[u8],
+    ) -> Result<(), AppendError> {
+        let (Some(evidence), Some(pending)) = (&self.gw.evidence, &self.evidence) else { return Ok(()) };
+        evidence.seal_json(pending, answered, head.status, &mut head.headers, body)
+    }
+
+    /// Records the message(s) of one SSE event as relayed (`payload`, read from `data`);
+    /// returns the event's new data when a result carries its evidence in `_meta`.
+    fn seal_event(&self, payload: &Payload, data: &[u8]) -> Result<Option<Vec<u8>>, AppendError> {
+        let (Some(evidence), Some(pending)) = (&self.gw.evidence, &self.evidence) else { return Ok(None) };
+        let answered = |message: &Message| match message {
+            Message::Response(r) => r.id.as_ref().and_then(|id| self.answered(id)),
+            _ => None,
+        };
+        match payload {
+            Payload::Single(message) => evidence.seal_message(pending, answered(message).as_deref(), message, data),
+            Payload::Batch(messages) => {
+                for message in messages {
+                    let bytes = serde_json::to_vec(&message.to_value()).expect("JSON serializes");
+                    evidence.seal_message(pending, answered(message).as_deref(), message, &bytes)?;
+                }
+                Ok(None)
+            }
+        }
     }
 
     /// The request an answer answers: one of this exchange's, or on a legacy stream, one
@@ -592,17 +662,39 @@ impl Gateway {
         self.sessions.get(id).map(|info| SessionView::from_info(id, &info))
     }
 
-    fn refuse_by_policy(&self, log: &AccessLog, id: Option<&Id>, refusal: &Refusal) -> Response<Body> {
+    fn refuse_by_policy(
+        &self,
+        log: &AccessLog,
+        id: Option<&Id>,
+        refusal: &Refusal,
+        evidence: Option<&Pending>,
+    ) -> Response<Body> {
         tracing::warn!(code = %refusal.code, reason = %refusal.message, method = %log.method, name = log.subject.as_deref(), principal = %log.principal, "policy refused a client message");
-        self.finish(log, StatusCode::OK, "denied");
         let body = serde_json::json!({
             "jsonrpc": "2.0",
             "id": id.map_or(Value::Null, Id::to_value),
             "error": refusal_error(refusal).to_value(),
         });
-        let mut response = Response::new(body::full(serde_json::to_vec(&body).expect("JSON serializes")));
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let bytes = Bytes::from(serde_json::to_vec(&body).expect("JSON serializes"));
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let (Some(e), Some(pending)) = (&self.evidence, evidence) {
+            if let Err(error) = e.seal_json(pending, None, StatusCode::OK, &mut headers, &bytes) {
+                return self.evidence_failed(log, id, error);
+            }
+        }
+        self.finish(log, StatusCode::OK, "denied");
+        let mut response = Response::new(body::full(bytes));
+        *response.headers_mut() = headers;
         response
+    }
+
+    /// The answer cannot go out without its evidence record (`evidence.when_full:
+    /// fail_closed`, or a log that cannot write).
+    fn evidence_failed(&self, log: &AccessLog, id: Option<&Id>, e: AppendError) -> Response<Body> {
+        self.finish(log, StatusCode::SERVICE_UNAVAILABLE, "evidence_error");
+        let message = format!("The gateway could not record evidence for this answer, so it is withheld: {e}");
+        jsonrpc_error(StatusCode::SERVICE_UNAVAILABLE, id, code::INTERNAL_ERROR, &message)
     }
 
     /// The caller: a verified bearer token and/or client certificate. A request without a

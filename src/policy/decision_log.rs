@@ -135,23 +135,28 @@ impl DecisionLog {
         }
     }
 
-    /// Replaces each masked value; returns the masked paths in OPA's `/input/…` notation.
     fn mask(&self, input: &mut Value) -> Vec<String> {
-        let mut masked = Vec::new();
-        for pointer in &self.mask {
-            if let Some(value) = input.pointer_mut(pointer) {
-                *value = match self.style {
-                    MaskStyle::Redact => Value::String("***".into()),
-                    MaskStyle::Sha256 => {
-                        let json = serde_json::to_vec(value).expect("a JSON value serializes");
-                        Value::String(format!("sha256:{}", hex(&Sha256::digest(json))))
-                    }
-                };
-                masked.push(format!("/input{pointer}"));
-            }
-        }
-        masked
+        mask(input, &self.mask, self.style)
     }
+}
+
+/// Replaces the value at each of `pointers` in a policy input; returns the masked paths in
+/// OPA's `/input/…` notation. Decision logs and evidence records mask alike.
+pub fn mask(input: &mut Value, pointers: &[String], style: MaskStyle) -> Vec<String> {
+    let mut masked = Vec::new();
+    for pointer in pointers {
+        if let Some(value) = input.pointer_mut(pointer) {
+            *value = match style {
+                MaskStyle::Redact => Value::String("***".into()),
+                MaskStyle::Sha256 => {
+                    let json = serde_json::to_vec(value).expect("a JSON value serializes");
+                    Value::String(format!("sha256:{}", hex(&Sha256::digest(json))))
+                }
+            };
+            masked.push(format!("/input{pointer}"));
+        }
+    }
+    masked
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ pub struct PolicyInput<'a> {
 }
 
 /// Which way a message travels through the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     ClientToServer,

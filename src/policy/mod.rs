@@ -23,6 +23,7 @@ pub mod cli;
 mod config;
 mod decision;
 mod decision_log;
+mod document;
 mod input;
 mod metrics;
 mod store;
@@ -36,7 +37,9 @@ pub(crate) use bundle::hex;
 pub use bundle::{Diagnostic, ENTRYPOINT};
 pub use config::{DecisionLogConfig, MaskStyle, Mode, PolicyConfig, PolicyConfigError, DEFAULT_MASK};
 pub use decision::{Approval, Decision, DenyReason, Obligations, Redaction};
-pub(crate) use input::rfc3339;
+pub use decision_log::mask;
+pub use document::DocumentEvaluator;
+pub(crate) use input::{rfc3339, unix_ms};
 pub use input::{
     Direction, Finding, FindingCategory, PinStatus, PolicyInput, RequestView, SessionView, Severity, Span,
     INPUT_VERSION,

@@ -79,6 +79,9 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
     if let Err(e) = gw.upstream.ready().await {
         problems.push(e);
     }
+    if gw.evidence.as_ref().is_some_and(|e| !e.log().is_healthy()) {
+        problems.push("the evidence log cannot write (see the gateway's log)".to_string());
+    }
     let ready = problems.is_empty();
     // A bundle that failed to reload shows here; the last good one keeps serving, so it
     // does not make the gateway unready.
@@ -87,6 +90,7 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         "upstream": gw.upstream.describe(),
         "problems": problems,
         "policy": gw.policy.as_ref().map(|p| p.status()),
+        "evidence": gw.evidence.as_ref().map(|e| serde_json::json!({"key_id": e.key_id(), "healthy": e.log().is_healthy()})),
         "trust": gw.trust.status(),
     });
     readiness_response(ready, &body)
