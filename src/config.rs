@@ -50,6 +50,10 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// Rego policy; the default bundle in `policies/`, enforcing, unless configured.
     pub policy: crate::policy::PolicyConfig,
+    /// Detector plugins (WebAssembly); the shipped detectors when built, else none.
+    pub plugins: crate::plugins::PluginsConfig,
+    /// Tool-definition pinning (SHA-256 of each tool's canonical JSON).
+    pub pins: crate::pins::PinsConfig,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -68,6 +72,8 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: Default::default(),
             policy: Default::default(),
+            plugins: Default::default(),
+            pins: Default::default(),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -378,6 +384,9 @@ impl Config {
         if let Err(e) = self.policy.validate() {
             return Err(ConfigError::new(&e.field, e.message));
         }
+        if let Err((field, message)) = self.plugins.validate() {
+            return Err(ConfigError::new(&field, message));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));
         }
@@ -429,7 +438,7 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
-fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+pub fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Size {

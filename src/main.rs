@@ -33,6 +33,46 @@ enum Command {
     /// Test, evaluate and check Rego policy bundles.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run and inspect WebAssembly detector plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run a plugin once on a JSON payload; print its findings and timing. Exits non-zero
+    /// if the plugin fails or returns findings that do not fit the payload.
+    Test {
+        /// The plugin component (`.wasm`).
+        plugin: PathBuf,
+        /// A JSON file: the payload the plugin sees (a call's arguments, a result, a tool list).
+        #[arg(long)]
+        input: PathBuf,
+        /// The hook the payload comes from.
+        #[arg(long, value_enum, default_value = "request")]
+        hook: forge::plugins::Hook,
+        /// The MCP method of the message.
+        #[arg(long, default_value = "tools/call")]
+        method: String,
+        /// The tool being called or answered.
+        #[arg(long)]
+        tool: Option<String>,
+        /// The plugin's config: inline JSON or a file of JSON [default: {}].
+        #[arg(long)]
+        config: Option<String>,
+        /// The call's time budget (like 20ms, 1s).
+        #[arg(long, default_value = "1s", value_parser = forge::config::parse_duration)]
+        time: std::time::Duration,
+        /// The call's memory cap (like 16MiB).
+        #[arg(long, default_value = "64MiB", value_parser = forge::config::parse_byte_size)]
+        memory: usize,
+    },
+    /// Print a plugin's manifest, its component's exports and imports, and its SHA-256.
+    /// Exits non-zero if the digest differs from the manifest's.
+    Inspect {
+        /// A plugin directory (with manifest.yaml) or a `.wasm` file.
+        target: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +155,32 @@ fn main() -> ExitCode {
             };
             return match status {
                 Ok(status) => status.into(),
+                Err(e) => {
+                    eprintln!("forge: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Command::Plugin(command) => {
+            let status = match command {
+                PluginCommand::Test { plugin, input, hook, method, tool, config, time, memory } => {
+                    let limits = forge::plugins::PluginLimits { time, memory, max_concurrent: 1 };
+                    let run = forge::plugins::cli::TestRun {
+                        wasm: &plugin,
+                        input: &input,
+                        hook,
+                        method: &method,
+                        tool: tool.as_deref(),
+                        config: config.as_deref(),
+                        limits,
+                    };
+                    forge::plugins::cli::test(&run, &mut stdout)
+                }
+                PluginCommand::Inspect { target } => forge::plugins::cli::inspect(&target, &mut stdout),
+            };
+            return match status {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::FAILURE,
                 Err(e) => {
                     eprintln!("forge: {e:#}");
                     ExitCode::FAILURE
