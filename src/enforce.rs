@@ -252,7 +252,10 @@ fn rewrite(message: &Message, evaluation: &Evaluation, answered: Option<&Request
             }
         }
     }
-    for redaction in &obligations.redact {
+    // Later spans first, so the offsets of earlier ones in the same string stay valid.
+    let mut redactions: Vec<_> = obligations.redact.iter().collect();
+    redactions.sort_by_key(|r| std::cmp::Reverse(r.span.map_or(0, |s| s.start)));
+    for redaction in redactions {
         let Some(Value::String(text)) = value.pointer_mut(&redaction.pointer) else { continue };
         let replaced = match redaction.span {
             Some(span)

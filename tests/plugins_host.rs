@@ -48,7 +48,7 @@ fn findings_are_reported_onto_the_message() {
     let secret = findings.iter().find(|f| f.category == FindingCategory::Secret).unwrap();
     assert_eq!(secret.pointer, "/params/arguments/cmd");
     assert_eq!(secret.span, Some(Span { start: 20, end: 33 }));
-    assert_eq!(secret.rule_id, "marker.SECRET-MARKER");
+    assert_eq!(secret.rule_id, "marker.secret");
     assert_eq!(secret.plugin.as_deref(), Some("marker"));
     // The benign near miss.
     assert!(detect(&plugins, &call("echo PII MARKER")).unwrap().is_empty());
@@ -59,9 +59,9 @@ fn operator_config_reaches_the_plugin_and_is_checked_against_its_schema() {
     let dir = tempfile::tempdir().unwrap();
     let schema = "config_schema: {type: object, properties: {markers: {type: object, additionalProperties: {type: string}}}, additionalProperties: false}\n";
     install(dir.path(), "marker", "marker", schema);
-    let plugins = load(dir.path(), "settings:\n  marker:\n    config: {markers: {TOPSECRET: secret}}\n").unwrap();
+    let plugins = load(dir.path(), "settings:\n  marker:\n    config: {markers: {TOPSECRET: custom}}\n").unwrap();
     let findings = detect(&plugins, &call("TOPSECRET, not SECRET-MARKER")).unwrap();
-    assert_eq!(findings.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>(), ["marker.TOPSECRET"]);
+    assert_eq!(findings.iter().map(|f| f.rule_id.as_str()).collect::<Vec<_>>(), ["marker.custom"]);
 
     let e = load(dir.path(), "settings:\n  marker:\n    config: {marker: {}}\n").err().unwrap().to_string();
     assert!(e.contains("config_schema"), "{e}");
@@ -108,7 +108,7 @@ fn fail_open_lets_the_message_go_on_with_a_plugin_error_finding() {
     let plugins = load(dir.path(), "settings:\n  a-trap:\n    fail_mode: fail_open\n").unwrap();
     let findings = detect(&plugins, &call("SECRET-MARKER")).unwrap();
     let rules: Vec<(&str, Option<&str>)> = findings.iter().map(|f| (f.rule_id.as_str(), f.plugin.as_deref())).collect();
-    assert_eq!(rules, [("forge.plugin_error", Some("a-trap")), ("marker.SECRET-MARKER", Some("marker"))]);
+    assert_eq!(rules, [("forge.plugin_error", Some("a-trap")), ("marker.secret", Some("marker"))]);
     assert_eq!(findings[0].pointer, "/params/arguments");
 }
 
@@ -194,4 +194,27 @@ fn plugins_run_only_on_their_hooks_and_methods() {
     std::fs::write(plugin.join("manifest.yaml"), manifest.replace("[request, response, tool-list]", "[tool-list]").replace("methods: [prompts/get]\n", "")).unwrap();
     let plugins = load(dir.path(), "").unwrap();
     assert!(detect(&plugins, &call("SECRET-MARKER")).unwrap().is_empty(), "request is not among its hooks");
+}
+
+/// WASI's synchronous host calls block on the ambient tokio runtime; on the gateway's
+/// runtime workers that must neither panic the task nor poison the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_plugin_that_writes_to_stderr_inside_the_runtime_fails_only_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "bad", "trap", "");
+    install(dir.path(), "good", "marker", "");
+    let bad = load(dir.path(), "order: [bad]\n").unwrap();
+    let good = load(dir.path(), "order: [good]\n").unwrap();
+    // The trap plugin prints its panic message to stderr before it traps.
+    assert_eq!(detect(&bad, &call("x")).unwrap_err().error.label(), "trap");
+    assert_eq!(detect(&good, &call("SECRET-MARKER")).unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn on_a_current_thread_runtime_too() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "bad", "trap", "");
+    let bad = load(dir.path(), "").unwrap();
+    assert_eq!(detect(&bad, &call("x")).unwrap_err().error.label(), "trap");
+    assert_eq!(detect(&bad, &call("x")).unwrap_err().error.label(), "trap", "and again");
 }

@@ -212,6 +212,22 @@ impl Host {
         payload: &wit::Payload,
         config: &str,
     ) -> Result<Vec<wit::Finding>, CallError> {
+        // A panic in a host function the plugin called (WASI refusing to block, say) ends
+        // this call, not the gateway's task; the store and instance are dropped with it.
+        let call = std::panic::AssertUnwindSafe(|| self.call_once(plugin, cx, payload, config));
+        std::panic::catch_unwind(call).unwrap_or_else(|panic| {
+            let why = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(CallError::Trap(format!("a host call failed: {}", why.unwrap_or_default())))
+        })
+    }
+
+    fn call_once(
+        &self,
+        plugin: &Loaded,
+        cx: &wit::Context,
+        payload: &wit::Payload,
+        config: &str,
+    ) -> Result<Vec<wit::Finding>, CallError> {
         let state = CallState {
             limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
             refused_memory: false,

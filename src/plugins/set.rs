@@ -99,6 +99,13 @@ impl Plugins {
     /// open, and ends the scan with a [`Failure`] when it fails closed.
     pub fn detect(&self, scan: &Scan<'_>, tool_definition: Option<&serde_json::Value>) -> Result<Vec<Finding>, Failure> {
         let set = self.shared.active.load();
+        if !set.plugins.iter().any(|p| p.wants(scan.hook, scan.method)) {
+            return Ok(Vec::new());
+        }
+        off_the_runtime(|| self.run(&set, scan, tool_definition))
+    }
+
+    fn run(&self, set: &PluginSet, scan: &Scan<'_>, tool_definition: Option<&serde_json::Value>) -> Result<Vec<Finding>, Failure> {
         let mut findings = Vec::new();
         let mut cx = None;
         for plugin in set.plugins.iter().filter(|p| p.wants(scan.hook, scan.method)) {
@@ -212,6 +219,18 @@ impl Plugins {
 
     pub fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
         self.shared.metrics.collectors()
+    }
+}
+
+/// WASI's synchronous host calls (a plugin writing to its stderr, say) block on the ambient
+/// tokio runtime, which a runtime worker thread must not do; `block_in_place` hands the
+/// worker's other tasks to another thread for the duration. Elsewhere (no runtime, or a
+/// current-thread one) the call runs as is; should WASI still refuse to block there, the
+/// call fails like a trap (see `Host::call`).
+fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

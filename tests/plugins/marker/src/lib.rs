@@ -1,5 +1,6 @@
 //! The well-behaved test detector: reports every occurrence of a marker word (config
-//! `markers`, word → category) with its exact span, so tests know what to expect.
+//! `markers`, word → category) with its exact span as rule `marker.<category>`, so tests
+//! know what to expect.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "detector" });
 
@@ -15,7 +16,7 @@ impl Guest for Marker {
             for (word, category) in &markers {
                 for (start, _) in scalar.text.match_indices(word.as_str()) {
                     findings.push(Finding {
-                        rule_id: format!("marker.{word}"),
+                        rule_id: format!("marker.{}", category_name(*category)),
                         category: *category,
                         severity: Severity::High,
                         confidence: 0.9,
@@ -54,6 +55,16 @@ fn markers(config: &str) -> Vec<(String, Category)> {
             Some((pair[0].to_string(), category))
         })
         .collect()
+}
+
+fn category_name(category: Category) -> &'static str {
+    match category {
+        Category::Pii => "pii",
+        Category::Secret => "secret",
+        Category::CodeExec => "code-exec",
+        Category::Poisoning => "poisoning",
+        Category::Custom => "custom",
+    }
 }
 
 export!(Marker);
