@@ -71,7 +71,8 @@ impl Gateway {
         };
         let plugins = match config.plugins.enabled {
             true => {
-                let plugins = Plugins::load(&config.plugins, &config.state_dir).context("loading the detector plugins")?;
+                let plugins =
+                    Plugins::load(&config.plugins, &config.state_dir).context("loading the detector plugins")?;
                 for collector in plugins.collectors() {
                     metrics.registry().register(collector)?;
                 }

@@ -74,9 +74,11 @@ impl Pins {
     pub fn load(config: &PinsConfig, state_dir: &Path) -> Result<Pins, PinError> {
         let file = state_dir.join("pins.json");
         let learned = match std::fs::read_to_string(&file) {
-            Ok(text) => serde_json::from_str::<PinFile>(&text)
-                .map_err(|e| PinError::File { path: file.clone(), message: e.to_string() })?
-                .tools,
+            Ok(text) => {
+                serde_json::from_str::<PinFile>(&text)
+                    .map_err(|e| PinError::File { path: file.clone(), message: e.to_string() })?
+                    .tools
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(PinError::File { path: file, message: e.to_string() }),
         };
@@ -230,7 +232,10 @@ mod tests {
         assert_eq!(pins.status("fetch"), PinStatus::Changed);
         let findings = pins.findings(&pulled);
         assert_eq!(findings.len(), 1);
-        assert_eq!((findings[0].rule_id.as_str(), findings[0].pointer.as_str()), ("forge.pin.changed", "/result/tools/0"));
+        assert_eq!(
+            (findings[0].rule_id.as_str(), findings[0].pointer.as_str()),
+            ("forge.pin.changed", "/result/tools/0")
+        );
         // The pin is not moved by the changed definition: going back is fine again.
         pins.observe_list(&[tool("Fetches a URL.")]);
         assert_eq!(pins.status("fetch"), PinStatus::Pinned);

@@ -29,7 +29,10 @@ fn peers() -> PathBuf {
 /// The plugin peer, the gateway in front of it with the `plugins` directory holding the
 /// given test plugins (name, crate), and `extra` config.
 fn setup(plugins: &[(&str, &str)], extra: &str) -> Setup {
-    assert!(peers().join("node_modules").is_dir(), "SDK peers not installed: run scripts/test.sh (or tests/peers/install.sh)");
+    assert!(
+        peers().join("node_modules").is_dir(),
+        "SDK peers not installed: run scripts/test.sh (or tests/peers/install.sh)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("upstream.jsonl");
     let mut node = Command::new(std::env::var("NODE").unwrap_or_else(|_| "node".into()));
@@ -106,7 +109,10 @@ async fn personal_data_in_a_result_is_redacted_for_an_ordinary_caller() {
 async fn poisoned_and_rug_pulled_tools_are_hidden_and_a_changed_tool_cannot_be_called() {
     let s = setup(&[("marker", "marker")], "");
     assert_eq!(s.tool_names().await, ["echo", "fetch", "rug-pull"], "weather's description is poisoned");
-    assert_eq!(s.call("fetch", json!({"url": "https://github.com/a"})).await["result"]["content"][0]["text"], "fetched https://github.com/a");
+    assert_eq!(
+        s.call("fetch", json!({"url": "https://github.com/a"})).await["result"]["content"][0]["text"],
+        "fetched https://github.com/a"
+    );
 
     assert_eq!(s.call("rug-pull", json!({})).await["result"]["content"][0]["text"], "pulled");
     assert_eq!(s.tool_names().await, ["echo", "rug-pull"], "fetch's definition changed since it was pinned");
@@ -136,7 +142,10 @@ async fn a_failing_plugin_lets_the_message_pass_when_it_fails_open() {
     let answer = s.call("echo", json!({"text": "hi"})).await;
     assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
     assert_eq!(s.upstream_calls().len(), 1);
-    assert!(s.gw.metric("forge_plugin_calls_total{outcome=\"timeout\",plugin=\"crash\"}").await >= 2.0, "the request and its result");
+    assert!(
+        s.gw.metric("forge_plugin_calls_total{outcome=\"timeout\",plugin=\"crash\"}").await >= 2.0,
+        "the request and its result"
+    );
     assert!(s.gw.log_containing("fail_open").contains("crash"));
 }
 

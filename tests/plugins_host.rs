@@ -24,7 +24,10 @@ fn call(text: &str) -> Message {
 }
 
 fn config(dir: &Path, settings: &str) -> PluginsConfig {
-    let yaml = format!("directory: {}\nlimits: {{memory: 8MiB, time: 50ms, max_concurrent: 8}}\nreload: false\n{settings}", dir.display());
+    let yaml = format!(
+        "directory: {}\nlimits: {{memory: 8MiB, time: 50ms, max_concurrent: 8}}\nreload: false\n{settings}",
+        dir.display()
+    );
     serde_yaml_ng::from_str(&yaml).unwrap()
 }
 
@@ -140,7 +143,10 @@ fn a_component_that_is_not_a_detector_is_refused() {
     std::fs::write(plugin.join("marker.wasm"), junk).unwrap();
     let manifest = std::fs::read_to_string(plugin.join("manifest.yaml")).unwrap();
     let digest = forge::plugins::manifest::sha256_hex(junk);
-    let fixed: String = manifest.lines().map(|l| if l.starts_with("sha256:") { format!("sha256: {digest}\n") } else { format!("{l}\n") }).collect();
+    let fixed: String = manifest
+        .lines()
+        .map(|l| if l.starts_with("sha256:") { format!("sha256: {digest}\n") } else { format!("{l}\n") })
+        .collect();
     std::fs::write(plugin.join("manifest.yaml"), fixed).unwrap();
     let e = load(dir.path(), "").err().unwrap().to_string();
     assert!(e.contains("compiling"), "{e}");
@@ -152,7 +158,8 @@ fn compiled_components_are_cached_under_the_state_dir() {
     install(dir.path(), "marker", "marker", "");
     let state = dir.path().join("state");
     Plugins::load(&config(dir.path(), ""), &state).unwrap();
-    let cached: Vec<_> = std::fs::read_dir(dir.path().join("state/plugins-cache")).unwrap().map(|e| e.unwrap().path()).collect();
+    let cached: Vec<_> =
+        std::fs::read_dir(dir.path().join("state/plugins-cache")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     // A corrupt artifact is compiled again, not trusted.
     std::fs::write(&cached[0], b"garbage").unwrap();
@@ -187,11 +194,17 @@ fn plugins_run_only_on_their_hooks_and_methods() {
     let plugin = install(dir.path(), "marker", "marker", "methods: [prompts/get]\n");
     let plugins = load(dir.path(), "").unwrap();
     assert!(detect(&plugins, &call("SECRET-MARKER")).unwrap().is_empty(), "tools/call is not among its methods");
-    let prompt = message(r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"a":"SECRET-MARKER"}}}"#);
+    let prompt = message(
+        r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"a":"SECRET-MARKER"}}}"#,
+    );
     assert_eq!(detect(&plugins, &prompt).unwrap().len(), 1);
 
     let manifest = std::fs::read_to_string(plugin.join("manifest.yaml")).unwrap();
-    std::fs::write(plugin.join("manifest.yaml"), manifest.replace("[request, response, tool-list]", "[tool-list]").replace("methods: [prompts/get]\n", "")).unwrap();
+    std::fs::write(
+        plugin.join("manifest.yaml"),
+        manifest.replace("[request, response, tool-list]", "[tool-list]").replace("methods: [prompts/get]\n", ""),
+    )
+    .unwrap();
     let plugins = load(dir.path(), "").unwrap();
     assert!(detect(&plugins, &call("SECRET-MARKER")).unwrap().is_empty(), "request is not among its hooks");
 }

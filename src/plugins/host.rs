@@ -155,10 +155,10 @@ impl Host {
     ) -> Result<Loaded, PluginError> {
         let component = self.component(name, wasm)?;
         check_imports(name, &self.engine, &component, granted)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::Link {
-            plugin: name.to_string(),
-            message: format!("{e:#}"),
-        })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Link { plugin: name.to_string(), message: format!("{e:#}") })?;
         let pre = DetectorPre::new(pre).map_err(|e| PluginError::Link {
             plugin: name.to_string(),
             message: format!("it does not export the `detector` world: {e:#}"),
@@ -185,15 +185,19 @@ impl Host {
             // hash; wasmtime still checks the header and refuses an incompatible artifact.
             match unsafe { Component::deserialize_file(&self.engine, &path) } {
                 Ok(component) => return Ok(component),
-                Err(e) => tracing::warn!(path = %path.display(), error = %e, "unusable compiled plugin in the cache; compiling again"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "unusable compiled plugin in the cache; compiling again")
+                }
             }
         }
-        let compiled = self.engine.precompile_component(wasm).map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))?;
+        let compiled =
+            self.engine.precompile_component(wasm).map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))?;
         if let Err(e) = write_atomically(&path, &compiled) {
             tracing::warn!(path = %path.display(), error = %e, "cannot cache a compiled plugin; it will be compiled again next start");
         }
         // SAFETY: the bytes were produced by this engine a moment ago.
-        unsafe { Component::deserialize(&self.engine, &compiled) }.map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))
+        unsafe { Component::deserialize(&self.engine, &compiled) }
+            .map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))
     }
 
     /// Identifies the engine's compiled-code format: artifacts of another build or
@@ -216,7 +220,8 @@ impl Host {
         // this call, not the gateway's task; the store and instance are dropped with it.
         let call = std::panic::AssertUnwindSafe(|| self.call_once(plugin, cx, payload, config));
         std::panic::catch_unwind(call).unwrap_or_else(|panic| {
-            let why = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            let why =
+                panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
             Err(CallError::Trap(format!("a host call failed: {}", why.unwrap_or_default())))
         })
     }
@@ -297,12 +302,21 @@ fn capability_of(import: &str) -> Option<Capability> {
 
 /// Refuses a component that imports an interface of a capability it was not granted,
 /// whatever its manifest says.
-fn check_imports(name: &str, engine: &Engine, component: &Component, granted: &[Capability]) -> Result<(), PluginError> {
+fn check_imports(
+    name: &str,
+    engine: &Engine,
+    component: &Component,
+    granted: &[Capability],
+) -> Result<(), PluginError> {
     let ty = component.component_type();
     for (import, _) in ty.imports(engine) {
         if let Some(capability) = capability_of(import) {
             if !granted.contains(&capability) {
-                return Err(PluginError::NotGranted { plugin: name.to_string(), capability, via: format!(" (it imports `{import}`)") });
+                return Err(PluginError::NotGranted {
+                    plugin: name.to_string(),
+                    capability,
+                    via: format!(" (it imports `{import}`)"),
+                });
             }
         }
     }

@@ -55,7 +55,11 @@ impl Manifest {
         // Minor versions only add what old plugins can ignore (wit/detector.wit), so a
         // plugin built for this major.minor or an older minor works.
         let compatible = self.wit.major == WIT_VERSION.major
-            && if WIT_VERSION.major == 0 { self.wit.minor == WIT_VERSION.minor } else { self.wit.minor <= WIT_VERSION.minor };
+            && if WIT_VERSION.major == 0 {
+                self.wit.minor == WIT_VERSION.minor
+            } else {
+                self.wit.minor <= WIT_VERSION.minor
+            };
         if !compatible {
             return Err(format!("`wit`: the plugin targets WIT {}, this gateway implements {WIT_VERSION}", self.wit));
         }
@@ -114,7 +118,8 @@ mod tests {
         m.check().map(|_| m)
     }
 
-    const GOOD: &str = "name: secrets\nversion: 0.1.0\nwit: 0.1.0\nhooks: [request, tool-list]\nwasm: secrets.wasm\nsha256: ";
+    const GOOD: &str =
+        "name: secrets\nversion: 0.1.0\nwit: 0.1.0\nhooks: [request, tool-list]\nwasm: secrets.wasm\nsha256: ";
 
     fn good() -> String {
         format!("{GOOD}{}\n", "a".repeat(64))

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use config::{PluginLimits, PluginSettings, PluginsConfig};
 pub use host::{CallError, Host};
 pub use scan::Scan;
-pub use set::{Failure, Plugins, PluginsStatus, PluginWatcher};
+pub use set::{Failure, PluginWatcher, Plugins, PluginsStatus};
 
 /// Where in the exchange a payload comes from (the WIT `hook`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]

@@ -65,7 +65,11 @@ pub fn read_finding(plugin: &str, part: Part<'_>, finding: wit::Finding) -> Resu
         Some(wit::Span { start, end }) => {
             let (start, end) = (start as usize, end as usize);
             if start > end || end > text.len() || !text.is_char_boundary(start) || !text.is_char_boundary(end) {
-                return Err(format!("span {start}..{end} does not fit the {}-byte value at `{}`", text.len(), finding.pointer));
+                return Err(format!(
+                    "span {start}..{end} does not fit the {}-byte value at `{}`",
+                    text.len(),
+                    finding.pointer
+                ));
             }
             Some(Span { start, end })
         }
@@ -159,7 +163,9 @@ mod tests {
     fn findings_that_do_not_fit_the_payload_are_refused() {
         let value = json!({"q": "héllo", "o": {}});
         let part = Part { at: "", value: &value };
-        for (pointer, span) in [("/nope", None), ("/o", None), ("/q", Some((0, 99))), ("/q", Some((2, 3))), ("/q", Some((3, 1)))] {
+        for (pointer, span) in
+            [("/nope", None), ("/o", None), ("/q", Some((0, 99))), ("/q", Some((2, 3))), ("/q", Some((3, 1)))]
+        {
             assert!(read_finding("p", part, finding(pointer, span)).is_err(), "{pointer} {span:?}");
         }
         let mut bad_confidence = finding("/q", None);

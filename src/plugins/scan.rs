@@ -45,15 +45,26 @@ impl<'a> Scan<'a> {
                 let result = response.result()?;
                 let tool = (request.method == "tools/call").then(|| request.subject()).flatten();
                 let (hook, part) = match request.method.as_str() {
-                    "tools/call" | "resources/read" | "prompts/get" => (Hook::Response, Part { at: "/result", value: result }),
-                    "tools/list" | "server/discover" => (Hook::ToolList, Part { at: "/result/tools", value: result.get("tools")? }),
+                    "tools/call" | "resources/read" | "prompts/get" => {
+                        (Hook::Response, Part { at: "/result", value: result })
+                    }
+                    "tools/list" | "server/discover" => {
+                        (Hook::ToolList, Part { at: "/result/tools", value: result.get("tools")? })
+                    }
                     _ => return None,
                 };
                 non_empty(Scan { hook, method: &request.method, tool, parts: vec![part] })
             }
-            Message::Request(request) if matches!(request.method.as_str(), "sampling/createMessage" | "elicitation/create") => {
+            Message::Request(request)
+                if matches!(request.method.as_str(), "sampling/createMessage" | "elicitation/create") =>
+            {
                 let params: &Value = request.params.as_ref()?;
-                non_empty(Scan { hook: Hook::Response, method: &request.method, tool: None, parts: vec![Part { at: "/params", value: params }] })
+                non_empty(Scan {
+                    hook: Hook::Response,
+                    method: &request.method,
+                    tool: None,
+                    parts: vec![Part { at: "/params", value: params }],
+                })
             }
             _ => None,
         }
@@ -82,9 +93,15 @@ mod tests {
 
     #[test]
     fn client_messages_show_their_arguments_and_input_responses() {
-        let call = message(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sh","arguments":{"c":"ls"},"inputResponses":{"k":{}}}}"#);
-        assert_eq!(at(Scan::client(&call)), Some((Hook::Request, vec!["/params/arguments", "/params/inputResponses"], Some("sh".into()))));
-        let prompt = message(r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"a":"b"}}}"#);
+        let call = message(
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sh","arguments":{"c":"ls"},"inputResponses":{"k":{}}}}"#,
+        );
+        assert_eq!(
+            at(Scan::client(&call)),
+            Some((Hook::Request, vec!["/params/arguments", "/params/inputResponses"], Some("sh".into())))
+        );
+        let prompt =
+            message(r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"a":"b"}}}"#);
         assert_eq!(at(Scan::client(&prompt)), Some((Hook::Request, vec!["/params/arguments"], None)));
         let list = message(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#);
         assert!(Scan::client(&list).is_none());
@@ -93,7 +110,9 @@ mod tests {
     #[test]
     fn server_messages_by_what_they_answer() {
         let result = message(r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"tools":[]}}"#);
-        let request = |method: &str| match message(&format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{"name":"t"}}}}"#)) {
+        let request = |method: &str| match message(&format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{"name":"t"}}}}"#
+        )) {
             Message::Request(r) => r,
             _ => unreachable!(),
         };
@@ -103,7 +122,8 @@ mod tests {
         assert_eq!(at(Scan::server(&result, Some(&list))), Some((Hook::ToolList, vec!["/result/tools"], None)));
         assert!(Scan::server(&result, Some(&request("ping"))).is_none());
         assert!(Scan::server(&result, None).is_none());
-        let sampling = message(r#"{"jsonrpc":"2.0","id":"s","method":"sampling/createMessage","params":{"messages":[]}}"#);
+        let sampling =
+            message(r#"{"jsonrpc":"2.0","id":"s","method":"sampling/createMessage","params":{"messages":[]}}"#);
         assert_eq!(at(Scan::server(&sampling, None)), Some((Hook::Response, vec!["/params"], None)));
     }
 }

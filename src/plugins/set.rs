@@ -80,7 +80,10 @@ impl Plugins {
         let set = read_set(&host, config, dir.as_deref())?;
         match &dir {
             Some(dir) => tracing::info!(directory = %dir.display(), plugins = ?names(&set), "detector plugins loaded"),
-            None => tracing::info!("no plugins directory configured and {} is absent: no detector plugins run", super::config::SHIPPED_DIR),
+            None => tracing::info!(
+                "no plugins directory configured and {} is absent: no detector plugins run",
+                super::config::SHIPPED_DIR
+            ),
         }
         let shared = Shared {
             host,
@@ -97,7 +100,11 @@ impl Plugins {
     /// Runs the plugins subscribed to the scan's hook and method, in order, over each of
     /// its parts. A plugin that fails adds a `forge.plugin_error` finding when it fails
     /// open, and ends the scan with a [`Failure`] when it fails closed.
-    pub fn detect(&self, scan: &Scan<'_>, tool_definition: Option<&serde_json::Value>) -> Result<Vec<Finding>, Failure> {
+    pub fn detect(
+        &self,
+        scan: &Scan<'_>,
+        tool_definition: Option<&serde_json::Value>,
+    ) -> Result<Vec<Finding>, Failure> {
         let set = self.shared.active.load();
         if !set.plugins.iter().any(|p| p.wants(scan.hook, scan.method)) {
             return Ok(Vec::new());
@@ -105,7 +112,12 @@ impl Plugins {
         off_the_runtime(|| self.run(&set, scan, tool_definition))
     }
 
-    fn run(&self, set: &PluginSet, scan: &Scan<'_>, tool_definition: Option<&serde_json::Value>) -> Result<Vec<Finding>, Failure> {
+    fn run(
+        &self,
+        set: &PluginSet,
+        scan: &Scan<'_>,
+        tool_definition: Option<&serde_json::Value>,
+    ) -> Result<Vec<Finding>, Failure> {
         let mut findings = Vec::new();
         let mut cx = None;
         for plugin in set.plugins.iter().filter(|p| p.wants(scan.hook, scan.method)) {
@@ -136,13 +148,15 @@ impl Plugins {
         let name = plugin.manifest.name.as_str();
         let metrics = &self.shared.metrics;
         let started = Instant::now();
-        let result = self.shared.host.call(&plugin.loaded, cx, &payload::payload(part.value), &plugin.config).and_then(|found| {
-            found
-                .into_iter()
-                .map(|f| payload::read_finding(name, part, f))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(CallError::InvalidOutput)
-        });
+        let result = self.shared.host.call(&plugin.loaded, cx, &payload::payload(part.value), &plugin.config).and_then(
+            |found| {
+                found
+                    .into_iter()
+                    .map(|f| payload::read_finding(name, part, f))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(CallError::InvalidOutput)
+            },
+        );
         metrics.duration.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
         let outcome = result.as_ref().map_or_else(CallError::label, |_| "ok");
         metrics.calls.with_label_values(&[name, outcome]).inc();
@@ -187,7 +201,9 @@ impl Plugins {
             }
         })
         .map_err(|e| PluginError::Watch(e.to_string()))?;
-        watcher.watch(&dir, RecursiveMode::Recursive).map_err(|e| PluginError::Watch(format!("{}: {e}", dir.display())))?;
+        watcher
+            .watch(&dir, RecursiveMode::Recursive)
+            .map_err(|e| PluginError::Watch(format!("{}: {e}", dir.display())))?;
         let plugins = self.clone();
         std::thread::Builder::new()
             .name("forge-plugin-watch".into())

@@ -11,11 +11,15 @@ use std::sync::OnceLock;
 pub fn wasm(krate: &str) -> Vec<u8> {
     static BUILT: OnceLock<()> = OnceLock::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let path = root.join("tests/plugins/target/wasm32-wasip2/release").join(format!("{}.wasm", krate.replace('-', "_")));
+    let path =
+        root.join("tests/plugins/target/wasm32-wasip2/release").join(format!("{}.wasm", krate.replace('-', "_")));
     if !path.is_file() {
         BUILT.get_or_init(|| {
             let status = std::process::Command::new(root.join("scripts/build-test-plugins.sh")).status();
-            assert!(status.is_ok_and(|s| s.success()), "building the test plugins failed (scripts/build-test-plugins.sh)");
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "building the test plugins failed (scripts/build-test-plugins.sh)"
+            );
         });
     }
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

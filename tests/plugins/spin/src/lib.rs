@@ -2,7 +2,6 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "detector" });
 
-
 struct Spin;
 
 impl Guest for Spin {

@@ -2,7 +2,6 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "detector" });
 
-
 struct Trap;
 
 impl Guest for Trap {
