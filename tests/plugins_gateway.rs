@@ -94,6 +94,9 @@ async fn a_secret_in_call_arguments_is_refused_before_the_upstream_sees_it() {
     assert_eq!(s.upstream_calls().len(), 1);
     assert!(s.gw.metric("forge_plugin_calls_total{outcome=\"ok\",plugin=\"marker\"}").await >= 2.0);
     assert_eq!(s.gw.metric("forge_plugin_findings_total{category=\"secret\",plugin=\"marker\"}").await, 1.0);
+    let (_, ready) = s.gw.admin_get("/readyz").await;
+    let ready: Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(ready["plugins"]["active"], json!(["marker@0.1.0"]), "{ready}");
 }
 
 #[tokio::test]

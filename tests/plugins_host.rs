@@ -231,3 +231,27 @@ async fn on_a_current_thread_runtime_too() {
     assert_eq!(detect(&bad, &call("x")).unwrap_err().error.label(), "trap");
     assert_eq!(detect(&bad, &call("x")).unwrap_err().error.label(), "trap", "and again");
 }
+
+#[test]
+fn the_watched_directory_reloads_when_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "marker", "marker", "");
+    let mut config = config(dir.path(), "");
+    config.reload = true;
+    let plugins = Plugins::load(&config, Path::new(env!("CARGO_TARGET_TMPDIR"))).unwrap();
+    let _watcher = plugins.watch().unwrap().expect("a directory to watch");
+    let until = |what: &str, done: &dyn Fn(&forge::plugins::PluginsStatus) -> bool| {
+        for _ in 0..200 {
+            if done(&plugins.status()) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("{what}: {:?}", plugins.status());
+    };
+    install(dir.path(), "second", "marker", "");
+    until("the new plugin is active", &|s| s.active.len() == 2);
+    std::fs::write(dir.path().join("second/manifest.yaml"), "name: [").unwrap();
+    until("the broken plugin is reported", &|s| s.last_error.is_some());
+    assert_eq!(plugins.status().active.len(), 2, "the last good set stays");
+}

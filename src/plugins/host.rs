@@ -218,43 +218,35 @@ impl Host {
     ) -> Result<Vec<wit::Finding>, CallError> {
         // A panic in a host function the plugin called (WASI refusing to block, say) ends
         // this call, not the gateway's task; the store and instance are dropped with it.
-        let call = std::panic::AssertUnwindSafe(|| self.call_once(plugin, cx, payload, config));
+        let call = std::panic::AssertUnwindSafe(|| {
+            let state = CallState {
+                limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
+                refused_memory: false,
+                wasi: wasi_context(&plugin.granted, plugin.fs_root.as_deref()),
+                table: ResourceTable::new(),
+            };
+            let mut store = Store::new(&self.engine, state);
+            store.limiter(|state| state);
+            // The current tick may be nearly over, hence one more.
+            let ticks = self.limits.time.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_trap();
+            let instance = match plugin.pre.instantiate(&mut store) {
+                Ok(instance) => instance,
+                Err(_) if store.data().refused_memory => return Err(CallError::OutOfMemory(self.limits.memory)),
+                Err(e) => return Err(CallError::Instantiate(format!("{e:#}"))),
+            };
+            match instance.call_detect(&mut store, cx, payload, config) {
+                Ok(Ok(findings)) => Ok(findings),
+                Ok(Err(message)) => Err(CallError::Failed(message)),
+                Err(e) => Err(self.classify(&e, store.data().refused_memory)),
+            }
+        });
         std::panic::catch_unwind(call).unwrap_or_else(|panic| {
             let why =
                 panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
             Err(CallError::Trap(format!("a host call failed: {}", why.unwrap_or_default())))
         })
-    }
-
-    fn call_once(
-        &self,
-        plugin: &Loaded,
-        cx: &wit::Context,
-        payload: &wit::Payload,
-        config: &str,
-    ) -> Result<Vec<wit::Finding>, CallError> {
-        let state = CallState {
-            limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
-            refused_memory: false,
-            wasi: wasi_context(&plugin.granted, plugin.fs_root.as_deref()),
-            table: ResourceTable::new(),
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| state);
-        // The current tick may be nearly over, hence one more.
-        let ticks = self.limits.time.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        let instance = match plugin.pre.instantiate(&mut store) {
-            Ok(instance) => instance,
-            Err(_) if store.data().refused_memory => return Err(CallError::OutOfMemory(self.limits.memory)),
-            Err(e) => return Err(CallError::Instantiate(format!("{e:#}"))),
-        };
-        match instance.call_detect(&mut store, cx, payload, config) {
-            Ok(Ok(findings)) => Ok(findings),
-            Ok(Err(message)) => Err(CallError::Failed(message)),
-            Err(e) => Err(self.classify(&e, store.data().refused_memory)),
-        }
     }
 
     fn classify(&self, e: &wasmtime::Error, refused_memory: bool) -> CallError {
