@@ -1,7 +1,8 @@
 //! One detector plugin through the host as the gateway runs it per message: build the
 //! payload, instantiate the component in a fresh store, call `detect`, check and re-root
 //! its findings. The plugin is tests/plugins/marker (built by scripts/build-test-plugins.sh)
-//! on tool results of 1 KiB and 16 KiB. Run with `cargo bench --bench plugins`.
+//! on tool results of 1 KiB and 16 KiB, and on 1 KiB from a tokio runtime worker as the
+//! gateway calls it. Run with `cargo bench --bench plugins`.
 
 #[path = "../tests/plugin_support/mod.rs"]
 mod plugin_support;
@@ -61,6 +62,25 @@ fn detect(c: &mut Criterion) {
             },
         );
     }
+    // On a runtime worker, as in the gateway: each message's detection runs inside
+    // `block_in_place` (see `Plugins::detect`).
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().expect("a runtime");
+    let message = std::sync::Arc::new(result(1024));
+    group.bench_function(BenchmarkId::new("marker_tool_result_on_a_runtime_worker", "1KiB"), |b| {
+        b.iter_custom(|iters| {
+            let (plugins, message, call) = (plugins.clone(), message.clone(), call.clone());
+            runtime
+                .block_on(runtime.spawn(async move {
+                    let started = std::time::Instant::now();
+                    for _ in 0..iters {
+                        let scan = Scan::server(&message, Some(&call)).expect("a result is scanned");
+                        black_box(plugins.detect(&scan, None).expect("the plugin works"));
+                    }
+                    started.elapsed()
+                }))
+                .expect("the task ran")
+        })
+    });
     group.finish();
 }
 
