@@ -45,7 +45,7 @@ enum PluginCommand {
     Test {
         /// The plugin component (`.wasm`).
         plugin: PathBuf,
-        /// A JSON file: the payload the plugin sees (a call's arguments, a result, a tool list).
+        /// A JSON file: the payload the plugin sees (a request's params, a response's result).
         #[arg(long)]
         input: PathBuf,
         /// The hook the payload comes from.

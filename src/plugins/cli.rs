@@ -16,7 +16,7 @@ use super::Hook;
 /// What `forge plugin test` runs.
 pub struct TestRun<'a> {
     pub wasm: &'a Path,
-    /// A JSON file: the payload the plugin sees (for example a call's arguments).
+    /// A JSON file: the payload the plugin sees (a request's params or a response's result).
     pub input: &'a Path,
     pub hook: Hook,
     pub method: &'a str,

@@ -1,6 +1,6 @@
 //! What a plugin is shown of a message, and how its findings are read back.
 //!
-//! A plugin sees one part of a message (a call's arguments, a result, a tool list) as its
+//! A plugin sees one part of a message (a request's params, a response's result) as its
 //! payload, with pointers relative to that part. Its findings are checked against the
 //! payload — a pointer must name a string or number, a span must lie on character
 //! boundaries inside it — and re-rooted onto the whole message (`/params/arguments/…`),
@@ -15,7 +15,7 @@ use crate::policy::{Finding, FindingCategory, Severity, Span};
 /// The part of a message one hook looks at: where it sits in the message, and its value.
 #[derive(Debug, Clone, Copy)]
 pub struct Part<'a> {
-    /// JSON Pointer of the part inside the message, e.g. `/params/arguments`.
+    /// JSON Pointer of the part inside the message: `/params` or `/result`.
     pub at: &'static str,
     pub value: &'a Value,
 }

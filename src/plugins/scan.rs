@@ -1,4 +1,6 @@
-//! Which parts of a message each hook looks at.
+//! What each hook shows a detector: a request's `params` or a response's `result`, whole,
+//! so pointers in findings are relative to that (`/arguments/query`, `/content/0/text`,
+//! `/tools/3/description`).
 
 use serde_json::Value;
 
@@ -7,32 +9,31 @@ use super::Hook;
 use crate::mcp::jsonrpc::{Message, Request};
 
 /// One message as the detectors of one hook see it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Scan<'a> {
     pub hook: Hook,
     /// The MCP method of the message, or of the request a response answers.
     pub method: &'a str,
     pub tool: Option<&'a str>,
-    pub parts: Vec<Part<'a>>,
+    /// The request's params or the response's result: a detector's payload.
+    pub part: Part<'a>,
 }
 
 impl<'a> Scan<'a> {
-    /// A client's message: the arguments of `tools/call` and `prompts/get`, and the
-    /// `inputResponses` of a retried multi round-trip request.
+    /// A client's request whose params a detector must see: `tools/call` and `prompts/get`
+    /// (their arguments), and any retried multi round-trip request (its `inputResponses`).
     pub fn client(message: &'a Message) -> Option<Scan<'a>> {
         let Message::Request(request) = message else { return None };
         let params = request.params.as_ref()?;
-        let mut parts = Vec::new();
-        if matches!(request.method.as_str(), "tools/call" | "prompts/get") {
-            if let Some(arguments) = params.get("arguments") {
-                parts.push(Part { at: "/params/arguments", value: arguments });
-            }
-        }
-        if let Some(responses) = params.get("inputResponses") {
-            parts.push(Part { at: "/params/inputResponses", value: responses });
-        }
+        let inspected =
+            matches!(request.method.as_str(), "tools/call" | "prompts/get") || params.get("inputResponses").is_some();
         let tool = (request.method == "tools/call").then(|| message.subject()).flatten();
-        non_empty(Scan { hook: Hook::Request, method: &request.method, tool, parts })
+        inspected.then_some(Scan {
+            hook: Hook::Request,
+            method: &request.method,
+            tool,
+            part: Part { at: "/params", value: params },
+        })
     }
 
     /// A server's message: results of tool calls, resource reads and prompts (response
@@ -44,35 +45,27 @@ impl<'a> Scan<'a> {
                 let request = answered?;
                 let result = response.result()?;
                 let tool = (request.method == "tools/call").then(|| request.subject()).flatten();
-                let (hook, part) = match request.method.as_str() {
-                    "tools/call" | "resources/read" | "prompts/get" => {
-                        (Hook::Response, Part { at: "/result", value: result })
-                    }
-                    "tools/list" | "server/discover" => {
-                        (Hook::ToolList, Part { at: "/result/tools", value: result.get("tools")? })
-                    }
+                let hook = match request.method.as_str() {
+                    "tools/call" | "resources/read" | "prompts/get" => Hook::Response,
+                    "tools/list" | "server/discover" => Hook::ToolList,
                     _ => return None,
                 };
-                non_empty(Scan { hook, method: &request.method, tool, parts: vec![part] })
+                Some(Scan { hook, method: &request.method, tool, part: Part { at: "/result", value: result } })
             }
             Message::Request(request)
                 if matches!(request.method.as_str(), "sampling/createMessage" | "elicitation/create") =>
             {
                 let params: &Value = request.params.as_ref()?;
-                non_empty(Scan {
+                Some(Scan {
                     hook: Hook::Response,
                     method: &request.method,
                     tool: None,
-                    parts: vec![Part { at: "/params", value: params }],
+                    part: Part { at: "/params", value: params },
                 })
             }
             _ => None,
         }
     }
-}
-
-fn non_empty(scan: Scan<'_>) -> Option<Scan<'_>> {
-    (!scan.parts.is_empty()).then_some(scan)
 }
 
 #[cfg(test)]
@@ -87,8 +80,8 @@ mod tests {
         }
     }
 
-    fn at(scan: Option<Scan<'_>>) -> Option<(Hook, Vec<&'static str>, Option<String>)> {
-        scan.map(|s| (s.hook, s.parts.iter().map(|p| p.at).collect(), s.tool.map(str::to_owned)))
+    fn at(scan: Option<Scan<'_>>) -> Option<(Hook, &'static str, Option<String>)> {
+        scan.map(|s| (s.hook, s.part.at, s.tool.map(str::to_owned)))
     }
 
     #[test]
@@ -96,13 +89,14 @@ mod tests {
         let call = message(
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sh","arguments":{"c":"ls"},"inputResponses":{"k":{}}}}"#,
         );
-        assert_eq!(
-            at(Scan::client(&call)),
-            Some((Hook::Request, vec!["/params/arguments", "/params/inputResponses"], Some("sh".into())))
-        );
+        assert_eq!(at(Scan::client(&call)), Some((Hook::Request, "/params", Some("sh".into()))));
         let prompt =
             message(r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"a":"b"}}}"#);
-        assert_eq!(at(Scan::client(&prompt)), Some((Hook::Request, vec!["/params/arguments"], None)));
+        assert_eq!(at(Scan::client(&prompt)), Some((Hook::Request, "/params", None)));
+        let retry = message(
+            r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"u","inputResponses":{"k":{}}}}"#,
+        );
+        assert_eq!(at(Scan::client(&retry)), Some((Hook::Request, "/params", None)));
         let list = message(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}"#);
         assert!(Scan::client(&list).is_none());
     }
@@ -117,13 +111,13 @@ mod tests {
             _ => unreachable!(),
         };
         let call = request("tools/call");
-        assert_eq!(at(Scan::server(&result, Some(&call))), Some((Hook::Response, vec!["/result"], Some("t".into()))));
+        assert_eq!(at(Scan::server(&result, Some(&call))), Some((Hook::Response, "/result", Some("t".into()))));
         let list = request("tools/list");
-        assert_eq!(at(Scan::server(&result, Some(&list))), Some((Hook::ToolList, vec!["/result/tools"], None)));
+        assert_eq!(at(Scan::server(&result, Some(&list))), Some((Hook::ToolList, "/result", None)));
         assert!(Scan::server(&result, Some(&request("ping"))).is_none());
         assert!(Scan::server(&result, None).is_none());
         let sampling =
             message(r#"{"jsonrpc":"2.0","id":"s","method":"sampling/createMessage","params":{"messages":[]}}"#);
-        assert_eq!(at(Scan::server(&sampling, None)), Some((Hook::Response, vec!["/params"], None)));
+        assert_eq!(at(Scan::server(&sampling, None)), Some((Hook::Response, "/params", None)));
     }
 }

@@ -97,8 +97,7 @@ impl Plugins {
         Ok(Plugins { shared: Arc::new(shared) })
     }
 
-    /// Runs the plugins subscribed to the scan's hook and method, in order, over each of
-    /// its parts. A plugin that fails adds a `forge.plugin_error` finding when it fails
+    /// Runs the plugins subscribed to the scan's hook and method, in order, over its part. A plugin that fails adds a `forge.plugin_error` finding when it fails
     /// open, and ends the scan with a [`Failure`] when it fails closed.
     pub fn detect(
         &self,
@@ -127,17 +126,15 @@ impl Plugins {
                 tool_name: scan.tool.map(str::to_owned),
                 tool_definition: tool_definition.map(|d| d.to_string()),
             });
-            for part in &scan.parts {
-                match self.call(plugin, cx, *part) {
-                    Ok(found) => findings.extend(found),
-                    Err(error) if plugin.settings.fail_mode == FailMode::FailOpen => {
-                        tracing::warn!(plugin = %plugin.manifest.name, %error, method = scan.method, "detector failed; the message goes on (fail_open)");
-                        findings.push(plugin_error(&plugin.manifest.name, part));
-                    }
-                    Err(error) => {
-                        tracing::warn!(plugin = %plugin.manifest.name, %error, method = scan.method, "detector failed; refusing the message (fail_closed)");
-                        return Err(Failure { plugin: plugin.manifest.name.clone(), error });
-                    }
+            match self.call(plugin, cx, scan.part) {
+                Ok(found) => findings.extend(found),
+                Err(error) if plugin.settings.fail_mode == FailMode::FailOpen => {
+                    tracing::warn!(plugin = %plugin.manifest.name, %error, method = scan.method, "detector failed; the message goes on (fail_open)");
+                    findings.push(plugin_error(&plugin.manifest.name, &scan.part));
+                }
+                Err(error) => {
+                    tracing::warn!(plugin = %plugin.manifest.name, %error, method = scan.method, "detector failed; refusing the message (fail_closed)");
+                    return Err(Failure { plugin: plugin.manifest.name.clone(), error });
                 }
             }
         }
