@@ -13,7 +13,8 @@ use std::process::Command;
 use common::{Gateway, ListeningServer};
 use serde_json::{json, Value};
 
-const MARKERS: &str = "{markers: {SECRET-MARKER: secret, PII-MARKER: pii, POISON-MARKER: poisoning}}";
+/// The test detector reports these words; `<IMPORTANT>` stands in for a poisoning detector.
+const MARKERS: &str = "{markers: {SECRET-MARKER: secret, PII-MARKER: pii, <IMPORTANT>: poisoning}}";
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -45,9 +46,11 @@ fn setup(plugins: &[(&str, &str)], extra: &str) -> Setup {
     let config = common::write_config(
         dir.path(),
         &format!(
-            // A generous time budget: debug builds run plugins many times slower.
-            "plugins:\n  directory: {}\n  limits: {{time: 500ms}}\n  settings:\n    marker:\n      config: {MARKERS}\n{extra}",
-            plugin_dir.display()
+            // A generous time budget: debug builds run plugins many times slower. One
+            // compiled-component cache for every gateway of the tests keeps start-up short.
+            "plugins:\n  directory: {}\n  cache_dir: {}\n  limits: {{time: 500ms}}\n  settings:\n    marker:\n      config: {MARKERS}\n{extra}",
+            plugin_dir.display(),
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins-cache").display()
         ),
     );
     let gw = Gateway::start(&["--upstream", &upstream.url("/mcp"), "--config", config.to_str().unwrap()]);

@@ -29,6 +29,8 @@ pub struct PluginsConfig {
     pub limits: PluginLimits,
     /// Watch the directory and reload it when it changes.
     pub reload: bool,
+    /// Where compiled components are cached; unset: `state_dir/plugins-cache`.
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -71,6 +73,7 @@ impl Default for PluginsConfig {
             settings: BTreeMap::new(),
             limits: PluginLimits::default(),
             reload: true,
+            cache_dir: None,
         }
     }
 }

@@ -72,10 +72,11 @@ pub struct PluginWatcher {
 
 impl Plugins {
     /// Loads every plugin of the configured directory; fails if any cannot be used. The
-    /// state directory holds the compiled-component cache.
+    /// state directory holds the compiled-component cache unless `cache_dir` says otherwise.
     pub fn load(config: &PluginsConfig, state_dir: &Path) -> Result<Plugins, PluginError> {
         config.validate().map_err(|(field, message)| PluginError::Directory(format!("`{field}`: {message}")))?;
-        let host = Host::new(config.limits, Some(state_dir.join("plugins-cache")))?;
+        let cache = config.cache_dir.clone().unwrap_or_else(|| state_dir.join("plugins-cache"));
+        let host = Host::new(config.limits, Some(cache))?;
         let dir = config.resolved_directory();
         let set = read_set(&host, config, dir.as_deref())?;
         match &dir {
