@@ -50,6 +50,8 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// Rego policy; the default bundle in `policies/`, enforcing, unless configured.
     pub policy: crate::policy::PolicyConfig,
+    /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
+    pub trust: Option<crate::provenance::TrustConfig>,
     /// Detector plugins (WebAssembly); the shipped detectors when built, else none.
     pub plugins: crate::plugins::PluginsConfig,
     /// Tool-definition pinning (SHA-256 of each tool's canonical JSON).
@@ -72,6 +74,7 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: Default::default(),
             policy: Default::default(),
+            trust: None,
             plugins: Default::default(),
             pins: Default::default(),
             shutdown_grace: Duration::from_secs(30),
@@ -383,6 +386,9 @@ impl Config {
         }
         if let Err(e) = self.policy.validate() {
             return Err(ConfigError::new(&e.field, e.message));
+        }
+        if let Some(Err((field, message))) = self.trust.as_ref().map(|t| t.keys()) {
+            return Err(ConfigError::new(&field, message));
         }
         if let Err((field, message)) = self.plugins.validate() {
             return Err(ConfigError::new(&field, message));

@@ -16,6 +16,7 @@ use crate::mcp::tools::ToolCatalog;
 use crate::pins::Pins;
 use crate::plugins::Plugins;
 use crate::policy::PolicyStore;
+use crate::provenance::Trust;
 use crate::server::{admin, listener, tls};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::{http::HttpUpstream, stdio::StdioUpstream, Upstream};
@@ -31,6 +32,8 @@ pub struct Gateway {
     pub auth: Authenticator,
     /// `None` when `policy.enabled` is false.
     pub policy: Option<PolicyStore>,
+    /// Which signers policy bundles and plugins must come from (or development mode).
+    pub trust: Arc<Trust>,
     /// Request headers copied into the policy input (lower-cased `policy.include_headers`).
     pub policy_headers: Vec<String>,
     pub upstream: Upstream,
@@ -54,10 +57,15 @@ impl Gateway {
         let metrics = Metrics::new();
         let auth = Authenticator::new(&config.auth, resource).await.context("loading the auth configuration")?;
         auth.register(metrics.registry())?;
+        let trust = Arc::new(Trust::from_config(config.trust.as_ref())?);
+        trust.log_mode();
+        for collector in trust.collectors() {
+            metrics.registry().register(collector)?;
+        }
         let policy = match config.policy.enabled {
             true => {
                 let bundle = &config.policy.bundle;
-                let store = PolicyStore::load(bundle, &config.policy)
+                let store = PolicyStore::load_with_trust(bundle, &config.policy, trust.clone())
                     .with_context(|| format!("loading the policy bundle {}", bundle.display()))?;
                 for collector in store.collectors() {
                     metrics.registry().register(collector)?;
@@ -72,7 +80,8 @@ impl Gateway {
         let plugins = match config.plugins.enabled {
             true => {
                 let plugins =
-                    Plugins::load(&config.plugins, &config.state_dir).context("loading the detector plugins")?;
+                    Plugins::load(&config.plugins, &config.state_dir, trust.clone())
+                    .context("loading the detector plugins")?;
                 for collector in plugins.collectors() {
                     metrics.registry().register(collector)?;
                 }
@@ -99,6 +108,7 @@ impl Gateway {
             upstream,
             auth,
             policy,
+            trust,
             policy_headers: config.policy.header_names(),
             metrics,
             config,

@@ -13,6 +13,7 @@ pub mod pins;
 pub mod pipeline;
 pub mod plugins;
 pub mod policy;
+pub mod provenance;
 pub mod server;
 pub mod signing;
 pub mod stream;

@@ -6,10 +6,12 @@
 mod plugin_support;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use forge::mcp::jsonrpc::{parse, Message, Payload};
 use forge::plugins::{CallError, Failure, Plugins, PluginsConfig, Scan};
 use forge::policy::{FindingCategory, Span};
+use forge::provenance::Trust;
 use plugin_support::install;
 
 fn message(text: &str) -> Message {
@@ -34,7 +36,12 @@ fn config(dir: &Path, settings: &str) -> PluginsConfig {
 /// Compiled components are cached in one state directory for all these tests (compiling
 /// is most of their time); the cache itself is tested with its own.
 fn load(dir: &Path, settings: &str) -> Result<Plugins, forge::plugins::PluginError> {
-    Plugins::load(&config(dir, settings), Path::new(env!("CARGO_TARGET_TMPDIR")))
+    Plugins::load(&config(dir, settings), Path::new(env!("CARGO_TARGET_TMPDIR")), development())
+}
+
+/// No trust policy: unsigned plugins load (the trust policy itself is tested below).
+fn development() -> Arc<Trust> {
+    Arc::new(Trust::development())
 }
 
 fn detect(plugins: &Plugins, message: &Message) -> Result<Vec<forge::policy::Finding>, Failure> {
@@ -157,13 +164,13 @@ fn compiled_components_are_cached_under_the_state_dir() {
     let dir = tempfile::tempdir().unwrap();
     install(dir.path(), "marker", "marker", "");
     let state = dir.path().join("state");
-    Plugins::load(&config(dir.path(), ""), &state).unwrap();
+    Plugins::load(&config(dir.path(), ""), &state, development()).unwrap();
     let cached: Vec<_> =
         std::fs::read_dir(dir.path().join("state/plugins-cache")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
     // A corrupt artifact is compiled again, not trusted.
     std::fs::write(&cached[0], b"garbage").unwrap();
-    let plugins = Plugins::load(&config(dir.path(), ""), &state).unwrap();
+    let plugins = Plugins::load(&config(dir.path(), ""), &state, development()).unwrap();
     assert_eq!(detect(&plugins, &call("SECRET-MARKER")).unwrap().len(), 1);
 }
 
@@ -238,7 +245,7 @@ fn the_watched_directory_reloads_when_it_changes() {
     install(dir.path(), "marker", "marker", "");
     let mut config = config(dir.path(), "");
     config.reload = true;
-    let plugins = Plugins::load(&config, Path::new(env!("CARGO_TARGET_TMPDIR"))).unwrap();
+    let plugins = Plugins::load(&config, Path::new(env!("CARGO_TARGET_TMPDIR")), development()).unwrap();
     let _watcher = plugins.watch().unwrap().expect("a directory to watch");
     let until = |what: &str, done: &dyn Fn(&forge::plugins::PluginsStatus) -> bool| {
         for _ in 0..200 {
@@ -254,4 +261,13 @@ fn the_watched_directory_reloads_when_it_changes() {
     std::fs::write(dir.path().join("second/manifest.yaml"), "name: [").unwrap();
     until("the broken plugin is reported", &|s| s.last_error.is_some());
     assert_eq!(plugins.status().active.len(), 2, "the last good set stays");
+}
+
+#[test]
+fn with_a_trust_policy_only_signed_plugins_load() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "marker", "marker", "");
+    let nobody = Arc::new(Trust::with_keys(Vec::new(), Vec::new()));
+    let e = Plugins::load(&config(dir.path(), ""), Path::new(env!("CARGO_TARGET_TMPDIR")), nobody).err().unwrap();
+    assert!(matches!(e, forge::plugins::PluginError::Untrusted(_)), "{e}");
 }

@@ -39,10 +39,15 @@ impl Manifest {
     /// Reads and checks `dir/manifest.yaml`.
     pub fn read(dir: &Path) -> Result<Manifest, PluginError> {
         let path = dir.join("manifest.yaml");
-        let text = std::fs::read_to_string(&path).map_err(|e| PluginError::io(&path, e))?;
-        let manifest: Manifest = serde_yaml_ng::from_str(&text)
-            .map_err(|e| PluginError::Manifest { path: path.clone(), message: e.to_string() })?;
-        manifest.check().map_err(|message| PluginError::Manifest { path, message })?;
+        let bytes = std::fs::read(&path).map_err(|e| PluginError::io(&path, e))?;
+        Manifest::parse(&path, &bytes)
+    }
+
+    /// Checks a manifest's text; `path` names it in errors.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Manifest, PluginError> {
+        let error = |message: String| PluginError::Manifest { path: path.to_path_buf(), message };
+        let manifest: Manifest = serde_yaml_ng::from_slice(bytes).map_err(|e| error(e.to_string()))?;
+        manifest.check().map_err(error)?;
         Ok(manifest)
     }
 
@@ -79,15 +84,13 @@ impl Manifest {
         Ok(())
     }
 
-    /// Reads the component the manifest names and checks its digest.
-    pub fn read_wasm(&self, dir: &Path) -> Result<Vec<u8>, PluginError> {
-        let path = dir.join(&self.wasm);
-        let bytes = std::fs::read(&path).map_err(|e| PluginError::io(&path, e))?;
-        let actual = sha256_hex(&bytes);
+    /// Checks the component's bytes (read from `path`) against the manifest's digest.
+    pub fn check_wasm(&self, path: &Path, bytes: &[u8]) -> Result<(), PluginError> {
+        let actual = sha256_hex(bytes);
         if !actual.eq_ignore_ascii_case(&self.sha256) {
-            return Err(PluginError::Digest { path, expected: self.sha256.clone(), actual });
+            return Err(PluginError::Digest { path: path.to_path_buf(), expected: self.sha256.clone(), actual });
         }
-        Ok(bytes)
+        Ok(())
     }
 
     /// Checks the operator's config for this plugin against its schema.

@@ -78,6 +78,8 @@ pub enum PluginError {
     Directory(String),
     #[error("watching the plugins directory: {0}")]
     Watch(String),
+    #[error(transparent)]
+    Untrusted(#[from] crate::provenance::Rejection),
 }
 
 impl PluginError {

@@ -16,6 +16,7 @@ use super::metrics::PluginMetrics;
 use super::payload::{self, Part};
 use super::{FailMode, Hook, PluginError, Scan};
 use crate::policy::{Finding, FindingCategory, Severity};
+use crate::provenance::Trust;
 
 /// Editors and ConfigMap updates write several files in a burst; reload once it is quiet.
 const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -28,6 +29,7 @@ pub struct Plugins {
 
 struct Shared {
     host: Host,
+    trust: Arc<Trust>,
     config: PluginsConfig,
     dir: Option<PathBuf>,
     active: ArcSwap<PluginSet>,
@@ -73,12 +75,15 @@ pub struct PluginWatcher {
 impl Plugins {
     /// Loads every plugin of the configured directory; fails if any cannot be used. The
     /// state directory holds the compiled-component cache unless `cache_dir` says otherwise.
-    pub fn load(config: &PluginsConfig, state_dir: &Path) -> Result<Plugins, PluginError> {
+    ///
+    /// With a trust policy, a plugin loads only if a trusted key signed its component and
+    /// manifest (`forge plugin sign`); the bytes checked are the bytes compiled.
+    pub fn load(config: &PluginsConfig, state_dir: &Path, trust: Arc<Trust>) -> Result<Plugins, PluginError> {
         config.validate().map_err(|(field, message)| PluginError::Directory(format!("`{field}`: {message}")))?;
         let cache = config.cache_dir.clone().unwrap_or_else(|| state_dir.join("plugins-cache"));
         let host = Host::new(config.limits, Some(cache))?;
         let dir = config.resolved_directory();
-        let set = read_set(&host, config, dir.as_deref())?;
+        let set = read_set(&host, &trust, config, dir.as_deref())?;
         match &dir {
             Some(dir) => tracing::info!(directory = %dir.display(), plugins = ?names(&set), "detector plugins loaded"),
             None => tracing::info!(
@@ -88,6 +93,7 @@ impl Plugins {
         }
         let shared = Shared {
             host,
+            trust,
             config: config.clone(),
             dir,
             active: ArcSwap::from_pointee(set),
@@ -169,7 +175,7 @@ impl Plugins {
     pub fn reload(&self) -> Result<(), PluginError> {
         let shared = &*self.shared;
         let _one_at_a_time = shared.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        let result = read_set(&shared.host, &shared.config, shared.dir.as_deref());
+        let result = read_set(&shared.host, &shared.trust, &shared.config, shared.dir.as_deref());
         let mut last_failure = shared.last_failure.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(set) => {
@@ -293,7 +299,7 @@ fn names(set: &PluginSet) -> Vec<&str> {
 }
 
 /// Reads, checks and links every plugin the configuration selects.
-fn read_set(host: &Host, config: &PluginsConfig, dir: Option<&Path>) -> Result<PluginSet, PluginError> {
+fn read_set(host: &Host, trust: &Trust, config: &PluginsConfig, dir: Option<&Path>) -> Result<PluginSet, PluginError> {
     let Some(dir) = dir else { return Ok(PluginSet { plugins: Vec::new() }) };
     let mut found = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| PluginError::io(dir, e))?;
@@ -315,6 +321,9 @@ fn read_set(host: &Host, config: &PluginsConfig, dir: Option<&Path>) -> Result<P
         }
         manifests.push((manifest, plugin_dir));
     }
+    for name in config.settings.keys().filter(|n| !manifests.iter().any(|(m, _)| &m.name == *n)) {
+        tracing::warn!(plugin = %name, directory = %dir.display(), "plugins.settings names a plugin the directory does not hold");
+    }
     let selected: Vec<(Manifest, PathBuf)> = match &config.order {
         Some(order) => order
             .iter()
@@ -330,21 +339,33 @@ fn read_set(host: &Host, config: &PluginsConfig, dir: Option<&Path>) -> Result<P
     let mut plugins = Vec::new();
     for (manifest, plugin_dir) in selected {
         let settings = config.settings_for(&manifest.name);
-        if !settings.enabled {
-            continue;
+        if settings.enabled {
+            plugins.push(prepare(host, trust, manifest, settings, &plugin_dir)?);
         }
-        plugins.push(prepare(host, manifest, settings, &plugin_dir)?);
     }
     Ok(PluginSet { plugins })
 }
 
-fn prepare(host: &Host, manifest: Manifest, settings: PluginSettings, dir: &Path) -> Result<Plugin, PluginError> {
+fn prepare(
+    host: &Host,
+    trust: &Trust,
+    manifest: Manifest,
+    settings: PluginSettings,
+    dir: &Path,
+) -> Result<Plugin, PluginError> {
+    // The manifest and component as the trust policy checked them (read once, so what was
+    // verified is what is compiled).
+    let manifest_path = dir.join("manifest.yaml");
+    let wasm_path = dir.join(&manifest.wasm);
+    let verified = trust.verify_plugin(&wasm_path, &manifest_path)?;
+    let manifest = Manifest::parse(&manifest_path, &verified.manifest)?;
+    let wasm = verified.wasm;
+    manifest.check_wasm(&wasm_path, &wasm)?;
     let name = manifest.name.clone();
     if let Some(capability) = manifest.capabilities.iter().find(|c| !settings.grants.contains(c)) {
         return Err(PluginError::NotGranted { plugin: name, capability: *capability, via: String::new() });
     }
     manifest.check_config(&settings.config).map_err(|message| PluginError::Config { plugin: name.clone(), message })?;
-    let wasm = manifest.read_wasm(dir)?;
     let loaded = host.load(&name, &wasm, &manifest.capabilities, settings.fs_root.as_deref())?;
     let config = settings.config.to_string();
     Ok(Plugin { manifest, settings, config, loaded })

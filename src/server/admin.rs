@@ -70,6 +70,7 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         "problems": problems,
         "policy": gw.policy.as_ref().map(|p| p.status()),
         "plugins": gw.plugins.as_ref().map(|p| p.status()),
+        "trust": gw.trust.status(),
     });
     let mut r = Response::new(body::full(body.to_string()));
     *r.status_mut() = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
