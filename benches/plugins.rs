@@ -38,7 +38,9 @@ fn detect(c: &mut Criterion) {
     plugin_support::install(dir.path(), "marker", "marker", "");
     let config: PluginsConfig =
         serde_yaml_ng::from_str(&format!("directory: {}\nreload: false\n", dir.path().display())).expect("config");
-    let plugins = Plugins::load(&config, &dir.path().join("state"), std::sync::Arc::new(forge::provenance::Trust::development())).expect("the plugin loads");
+    let plugins =
+        Plugins::load(&config, &dir.path().join("state"), std::sync::Arc::new(forge::provenance::Trust::development()))
+            .expect("the plugin loads");
     let call = Request {
         id: jsonrpc::Id::Number(1.into()),
         method: "tools/call".into(),

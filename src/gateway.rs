@@ -79,8 +79,7 @@ impl Gateway {
         };
         let plugins = match config.plugins.enabled {
             true => {
-                let plugins =
-                    Plugins::load(&config.plugins, &config.state_dir, trust.clone())
+                let plugins = Plugins::load(&config.plugins, &config.state_dir, trust.clone())
                     .context("loading the detector plugins")?;
                 for collector in plugins.collectors() {
                     metrics.registry().register(collector)?;

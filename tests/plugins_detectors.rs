@@ -33,6 +33,22 @@ fn dist() -> PathBuf {
     dist
 }
 
+/// Compiles the detectors into the component cache the gateways of these tests share, once,
+/// before any gateway starts: a debug build compiles them far slower than a gateway may take
+/// to start, and then every gateway only loads them.
+fn warm_cache() -> PathBuf {
+    static WARM: OnceLock<PathBuf> = OnceLock::new();
+    WARM.get_or_init(|| {
+        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins-cache");
+        let yaml = format!("directory: {}\ncache_dir: {}\nreload: false\n", dist().display(), cache.display());
+        let config: forge::plugins::PluginsConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+        let trust = std::sync::Arc::new(forge::provenance::Trust::development());
+        forge::plugins::Plugins::load(&config, &cache, trust).expect("the shipped detectors load");
+        cache
+    })
+    .clone()
+}
+
 struct Setup {
     _dir: tempfile::TempDir,
     record: PathBuf,
@@ -43,7 +59,10 @@ struct Setup {
 
 fn setup() -> Setup {
     let peers = root().join("tests/peers");
-    assert!(peers.join("node_modules").is_dir(), "SDK peers not installed: run scripts/test.sh (or tests/peers/install.sh)");
+    assert!(
+        peers.join("node_modules").is_dir(),
+        "SDK peers not installed: run scripts/test.sh (or tests/peers/install.sh)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("upstream.jsonl");
     let mut node = Command::new(std::env::var("NODE").unwrap_or_else(|_| "node".into()));
@@ -52,7 +71,7 @@ fn setup() -> Setup {
     let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let pem = dir.path().join("idp.pem");
     std::fs::write(&pem, pair.public_key_pem()).unwrap();
-    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins-cache");
+    let cache = warm_cache();
     let config = common::write_config(
         dir.path(),
         &format!(
@@ -71,7 +90,8 @@ impl Setup {
     /// A bearer token for `sam` with these roles.
     fn token(&self, roles: &[&str]) -> String {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let claims = json!({"iss": ISSUER, "sub": "sam", "aud": RESOURCE, "iat": now, "exp": now + 600, "roles": roles});
+        let claims =
+            json!({"iss": ISSUER, "sub": "sam", "aud": RESOURCE, "iat": now, "exp": now + 600, "roles": roles});
         jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.key).unwrap()
     }
 
@@ -104,7 +124,8 @@ impl Setup {
 #[tokio::test]
 async fn a_secret_in_call_arguments_is_refused_before_the_upstream_sees_it() {
     let s = setup();
-    let refused = s.call("echo", json!({"text": "APP_ENV=production\nAWS_ACCESS_KEY_ID=AKIAKVQZ5GX4BRTL3CZV\n"}), None).await;
+    let refused =
+        s.call("echo", json!({"text": "APP_ENV=production\nAWS_ACCESS_KEY_ID=AKIAKVQZ5GX4BRTL3CZV\n"}), None).await;
     assert_eq!(refused["error"]["data"]["code"], "secret_detected", "{refused}");
     assert!(s.upstream_calls().is_empty());
     // The benign near miss: a placeholder, not a key.
