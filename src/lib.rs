@@ -19,3 +19,4 @@ pub mod signing;
 pub mod stream;
 pub mod telemetry;
 pub mod upstream;
+pub mod webhook;

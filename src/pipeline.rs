@@ -90,6 +90,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         }
     };
     log.describe(&payload);
+    crate::telemetry::tracing_otel::describe(&payload, &parts.headers, log.session.as_deref());
 
     // 3. Mirrored headers agree with the body.
     if let Err(mismatch) = gw.check_headers(&parts.headers, &payload) {
@@ -133,6 +134,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     let initialize = payload.requests().find(|r| r.method == "initialize").cloned();
     let reply_id = payload.sole_request_id().cloned();
     gw.auth.strip_credentials(&mut parts.headers);
+    crate::telemetry::tracing_otel::inject_headers(&mut parts.headers);
     // On the legacy transport the answers come on the session's SSE stream, not here.
     if parts.uri.path() != gw.mcp_path {
         gw.expect_legacy_answers(&path_and_query(&parts.uri), payload.requests());

