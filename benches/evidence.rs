@@ -65,7 +65,7 @@ fn exchange(c: &mut Criterion) {
                 let trail = Pending::trail(&pending);
                 trail.note(&asked, Direction::ClientToServer, &asked_outcome);
                 trail.note(&answered, Direction::ServerToClient, &answered_outcome);
-                let pending = pending.map(Pending::forwarded).expect("evidence is on");
+                let pending = pending.map(|p| p.forwarded(body)).expect("evidence is on");
                 let mut headers = HeaderMap::new();
                 evidence
                     .seal_json(&pending, Some(&request), StatusCode::OK, &mut headers, result_text.as_bytes())

@@ -5,7 +5,7 @@ package forge
 
 import rego.v1
 
-denials := data.forge.access.deny | data.forge.arguments.deny | data.forge.findings.deny | data.forge.server_requests.deny
+denials := data.forge.access.deny | data.forge.arguments.deny | data.forge.findings.deny | data.forge.server_requests.deny | data.forge.tools.deny
 
 # Any denial refuses the message. Every reason is given, in a stable order; the first
 # (by code) names the decision.
@@ -23,16 +23,16 @@ decision := {"allow": true, "code": "allowed", "reason": "", "obligations": obli
 	count(denials) == 0
 }
 
-# The obligations the gateway carries out for each direction: approval before a client's
-# message goes upstream; redaction and tool hiding on what the server sends back. Only
-# those are worked out, so a message pays only for its own.
-obligations := {"require_approval": data.forge.approval.require_approval} if {
+# The obligations the gateway carries out for each direction: approval and redaction
+# before a client's message goes upstream; redaction and tool hiding on what the server
+# sends back. Only those are worked out, so a message pays only for its own.
+obligations := {"require_approval": data.forge.approval.require_approval, "redact": data.forge.findings.redact} if {
 	input.message.direction == "client_to_server"
 }
 
 obligations := {
 	"redact": data.forge.findings.redact,
-	"hide_tools": data.forge.access.hidden_tools,
+	"hide_tools": data.forge.tools.hidden,
 	"annotations": annotations,
 } if {
 	input.message.direction == "server_to_client"

@@ -15,7 +15,7 @@ test_a_plain_call_is_allowed_with_no_obligations if {
 	d := forge.decision with input as {"principal": anonymous, "message": call("echo", {"message": "hi"}), "findings": []}
 	d == {
 		"allow": true, "code": "allowed", "reason": "",
-		"obligations": {"require_approval": {"required": false, "reason": ""}},
+		"obligations": {"require_approval": {"required": false, "reason": ""}, "redact": []},
 	}
 }
 

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 echo "== installing test peers"
 tests/peers/install.sh
 tests/conformance/install.sh
+echo "== building the test detector plugins (wasm32-wasip2)"
+scripts/build-test-plugins.sh
 
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check

@@ -56,6 +56,10 @@ pub struct Config {
     pub tracing: crate::telemetry::TracingConfig,
     /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
     pub trust: Option<crate::provenance::TrustConfig>,
+    /// Detector plugins (WebAssembly); the shipped detectors when built, else none.
+    pub plugins: crate::plugins::PluginsConfig,
+    /// Tool-definition pinning (SHA-256 of each tool's canonical JSON).
+    pub pins: crate::pins::PinsConfig,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -77,6 +81,8 @@ impl Default for Config {
             evidence: Default::default(),
             tracing: Default::default(),
             trust: None,
+            plugins: Default::default(),
+            pins: Default::default(),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -394,6 +400,9 @@ impl Config {
             return Err(ConfigError::new(e.field, e.message));
         }
         if let Some(Err((field, message))) = self.trust.as_ref().map(|t| t.keys()) {
+            return Err(ConfigError::new(&field, message));
+        }
+        if let Err((field, message)) = self.plugins.validate() {
             return Err(ConfigError::new(&field, message));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {

@@ -13,8 +13,9 @@ use serde_json::Value;
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::mcp::headers::{PROTOCOL_VERSION, SESSION_ID};
-use crate::mcp::jsonrpc::{Id, Message, Outcome, Request, Response};
-use crate::policy::{Direction, Evaluation, PolicyInput, RequestView, SessionView};
+use crate::mcp::jsonrpc::{Id, Message, Outcome, Payload, Request, Response};
+use crate::plugins::Scan;
+use crate::policy::{Direction, Evaluation, Finding, PolicyInput, RequestView, SessionView};
 
 /// Why the gateway refuses a message, as the caller will read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,36 +73,93 @@ impl SessionRoute {
 const MAX_REWRITES: usize = 3;
 
 impl Gateway {
-    /// Policy on a client→server message. `Ok` lets it through unchanged.
-    pub fn decide_client_message(&self, cx: &Context<'_>, message: &Message) -> Result<(), Refusal> {
-        let Some(policy) = &self.policy else { return Ok(()) };
-        let tool = message.subject().filter(|_| message.method() == Some("tools/call"));
-        self.tools.with_definition(tool.unwrap_or_default(), |definition| {
-            let input = PolicyInput::for_message(
-                cx.principal,
-                message,
-                Direction::ClientToServer,
-                cx.session.clone(),
-                cx.request.clone(),
-                definition,
-            );
-            let outcome = policy.evaluate(&input);
-            cx.evidence.note(&input, Direction::ClientToServer, &outcome);
-            match outcome {
-                Ok(evaluation) => refusal_of(&evaluation).map_or(Ok(()), Err),
-                Err(e) => Err(self.policy_failed(&e)),
+    /// Detectors, then policy, on a client→server message. `Ok(None)` lets it through as
+    /// it came; `Ok(Some(m))` forwards `m` instead: the message as redacted by policy,
+    /// which went through detectors and policy again.
+    pub fn decide_client_message(&self, cx: &Context<'_>, message: &Message) -> Result<Option<Message>, Refusal> {
+        let Some(policy) = &self.policy else { return Ok(None) };
+        let tool = message.subject().filter(|_| message.method() == Some("tools/call")).unwrap_or_default();
+        let mut current = message.clone();
+        for rewrites in 0..=MAX_REWRITES {
+            let evaluation = self.tools.with_definition(tool, |definition| {
+                let findings = self.detect(Scan::client(&current), definition)?;
+                let input = PolicyInput::for_message(
+                    cx.principal,
+                    &current,
+                    Direction::ClientToServer,
+                    cx.session.clone(),
+                    cx.request.clone(),
+                    definition,
+                )
+                .with_findings(&findings)
+                .with_pin_status(self.pins.status(tool));
+                let outcome = policy.evaluate(&input);
+                cx.evidence.note(&input, Direction::ClientToServer, &outcome);
+                outcome.map_err(|e| self.policy_failed(&e))
+            })?;
+            if let Some(refusal) = refusal_of(&evaluation) {
+                return Err(refusal);
             }
+            let rewritten = evaluation.enforced.then(|| rewrite(&current, &evaluation, None)).flatten();
+            match rewritten {
+                Some(rewritten) => current = rewritten,
+                None => return Ok((rewrites > 0).then_some(current)),
+            }
+        }
+        Err(Refusal {
+            code: "policy_error".into(),
+            message: "policy kept rewriting the message; it is refused".into(),
+            decision_id: None,
         })
     }
 
-    /// Policy on a server→client message: a response to `answered`, or a server request or
-    /// notification (`answered` is `None`).
+    /// [`Gateway::decide_client_message`] on every message of a payload: the payload and
+    /// bytes to forward (re-serialized when policy rewrote a message), or the refusal and
+    /// the id to answer it with.
+    pub fn decide_client_payload(
+        &self,
+        cx: &Context<'_>,
+        payload: Payload,
+        bytes: Bytes,
+    ) -> Result<(Payload, Bytes), (Option<Id>, Refusal)> {
+        let mut rewritten = Vec::new();
+        for (i, message) in payload.messages().iter().enumerate() {
+            match self.decide_client_message(cx, message) {
+                Ok(None) => {}
+                Ok(Some(m)) => rewritten.push((i, m)),
+                Err(refusal) => return Err((payload.sole_request_id().cloned(), refusal)),
+            }
+        }
+        if rewritten.is_empty() {
+            return Ok((payload, bytes));
+        }
+        let payload = match payload {
+            Payload::Single(_) => Payload::Single(rewritten.pop().expect("one message").1),
+            Payload::Batch(mut messages) => {
+                for (i, m) in rewritten {
+                    messages[i] = m;
+                }
+                Payload::Batch(messages)
+            }
+        };
+        let body = match &payload {
+            Payload::Single(m) => m.to_value(),
+            Payload::Batch(ms) => Value::Array(ms.iter().map(Message::to_value).collect()),
+        };
+        let bytes = Bytes::from(serde_json::to_vec(&body).expect("JSON serializes"));
+        Ok((payload, bytes))
+    }
+
+    /// Detectors, then policy, on a server→client message: a response to `answered`, or a
+    /// server request or notification (`answered` is `None`).
     pub fn decide_server_message(&self, cx: &Context<'_>, message: &Message, answered: Option<&Request>) -> Verdict {
         let Some(policy) = &self.policy else { return Verdict::Forward };
         let mut current = message.clone();
-        let tool = answered.filter(|r| r.method == "tools/call").and_then(Request::subject);
+        let tool = answered.filter(|r| r.method == "tools/call").and_then(Request::subject).unwrap_or_default();
         for rewrites in 0..=MAX_REWRITES {
-            let evaluation = self.tools.with_definition(tool.unwrap_or_default(), |definition| {
+            let evaluation = self.tools.with_definition(tool, |definition| {
+                let mut findings = self.detect(Scan::server(&current, answered), definition)?;
+                findings.extend(self.pin_findings(&current, answered));
                 let mut input = PolicyInput::for_message(
                     cx.principal,
                     &current,
@@ -109,17 +167,19 @@ impl Gateway {
                     cx.session.clone(),
                     cx.request.clone(),
                     definition,
-                );
+                )
+                .with_findings(&findings)
+                .with_pin_status(self.pins.status(tool));
                 if let Some(request) = answered {
                     input = input.in_reply_to(request, definition);
                 }
                 let outcome = policy.evaluate(&input);
                 cx.evidence.note(&input, Direction::ServerToClient, &outcome);
-                outcome
+                outcome.map_err(|e| self.policy_failed(&e))
             });
             let evaluation = match evaluation {
                 Ok(e) => e,
-                Err(e) => return withhold(&current, self.policy_failed(&e)),
+                Err(refusal) => return withhold(&current, refusal),
             };
             if let Some(refusal) = refusal_of(&evaluation) {
                 return withhold(&current, refusal);
@@ -178,6 +238,26 @@ impl Gateway {
         });
     }
 
+    /// The detector plugins' findings on a scan; a plugin failing closed refuses the message.
+    fn detect(&self, scan: Option<Scan<'_>>, definition: Option<&Value>) -> Result<Vec<Finding>, Refusal> {
+        let (Some(plugins), Some(scan)) = (&self.plugins, scan) else { return Ok(Vec::new()) };
+        plugins.detect(&scan, definition).map_err(|failure| Refusal {
+            code: "plugin_error".into(),
+            message: failure.to_string(),
+            decision_id: None,
+        })
+    }
+
+    /// A listing's tools whose definitions differ from their pins.
+    fn pin_findings(&self, message: &Message, answered: Option<&Request>) -> Vec<Finding> {
+        let lists = answered.is_some_and(|r| r.method == "tools/list" || r.method == "server/discover");
+        let tools = match message {
+            Message::Response(r) if lists => r.result().and_then(|r| r.get("tools")).and_then(Value::as_array),
+            _ => None,
+        };
+        tools.map(|tools| self.pins.findings(tools)).unwrap_or_default()
+    }
+
     fn policy_failed(&self, e: &crate::policy::PolicyError) -> Refusal {
         tracing::error!(error = %e, "policy evaluation failed; refusing the message");
         let reason = e.deny_reason();
@@ -217,16 +297,18 @@ pub fn refusal_error(refusal: &Refusal) -> crate::mcp::jsonrpc::ErrorObject {
     }
 }
 
-/// Applies the decision's obligations to a response: hidden tools leave the list, redacted
-/// strings are replaced. `None` when there is nothing to change.
+/// Applies the decision's obligations: hidden tools leave a listing, redacted strings are
+/// replaced (in a response, or in a client's request before it is forwarded). `None` when
+/// there is nothing to change.
 fn rewrite(message: &Message, evaluation: &Evaluation, answered: Option<&Request>) -> Option<Message> {
     let obligations = &evaluation.decision.obligations;
-    let Message::Response(response) = message else { return None };
-    let Outcome::Result(result) = &response.outcome else { return None };
-    let mut value = Message::Response(response.clone()).to_value();
+    if let Message::Response(Response { outcome: Outcome::Error(_), .. }) = message {
+        return None;
+    }
+    let mut value = message.to_value();
     let mut changed = false;
     let lists_tools = answered.is_some_and(|r| r.method == "tools/list" || r.method == "server/discover");
-    if lists_tools && !obligations.hide_tools.is_empty() && result.get("tools").is_some() {
+    if lists_tools && !obligations.hide_tools.is_empty() {
         if let Some(tools) = value.pointer_mut("/result/tools").and_then(Value::as_array_mut) {
             let before = tools.len();
             tools.retain(|t| !t["name"].as_str().is_some_and(|n| obligations.hide_tools.iter().any(|h| h == n)));
@@ -239,7 +321,10 @@ fn rewrite(message: &Message, evaluation: &Evaluation, answered: Option<&Request
             }
         }
     }
-    for redaction in &obligations.redact {
+    // Later spans first, so the offsets of earlier ones in the same string stay valid.
+    let mut redactions: Vec<_> = obligations.redact.iter().collect();
+    redactions.sort_by_key(|r| std::cmp::Reverse(r.span.map_or(0, |s| s.start)));
+    for redaction in redactions {
         let Some(Value::String(text)) = value.pointer_mut(&redaction.pointer) else { continue };
         let replaced = match redaction.span {
             Some(span)

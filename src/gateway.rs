@@ -13,6 +13,8 @@ use crate::config::{Config, Upstream as UpstreamSpec};
 use crate::mcp::jsonrpc::{Id, Request};
 use crate::mcp::session::Sessions;
 use crate::mcp::tools::ToolCatalog;
+use crate::pins::Pins;
+use crate::plugins::Plugins;
 use crate::policy::PolicyStore;
 use crate::provenance::Trust;
 use crate::server::{admin, listener, tls};
@@ -39,6 +41,9 @@ pub struct Gateway {
     pub upstream: Upstream,
     pub sessions: Sessions,
     pub tools: ToolCatalog,
+    /// `None` when `plugins.enabled` is false.
+    pub plugins: Option<Plugins>,
+    pub pins: Pins,
     /// Message paths announced by legacy HTTP+SSE upstreams (`/messages`, …).
     pub legacy_endpoints: RwLock<HashSet<String>>,
     /// Requests POSTed to a legacy endpoint (path and query) whose answers will come on
@@ -75,6 +80,18 @@ impl Gateway {
             }
         };
         let evidence = crate::evidence::Evidence::open(&config.evidence, &config.state_dir, metrics.registry())?;
+        let plugins = match config.plugins.enabled {
+            true => {
+                let plugins = Plugins::load(&config.plugins, &config.state_dir, trust.clone())
+                    .context("loading the detector plugins")?;
+                for collector in plugins.collectors() {
+                    metrics.registry().register(collector)?;
+                }
+                Some(plugins)
+            }
+            false => None,
+        };
+        let pins = Pins::load(&config.pins, &config.state_dir).context("loading the tool pins")?;
         let upstream = match config.upstream.parse()? {
             UpstreamSpec::Http { uri } => Upstream::Http(HttpUpstream::new(uri, &config.upstream)),
             UpstreamSpec::Stdio { program, args } => {
@@ -85,6 +102,8 @@ impl Gateway {
             mcp_path: config.mcp_path(),
             sessions: Sessions::new(metrics.sessions_active.clone()),
             tools: ToolCatalog::default(),
+            plugins,
+            pins,
             legacy_endpoints: RwLock::new(HashSet::new()),
             legacy_pending: Mutex::new(HashMap::new()),
             draining: AtomicBool::new(false),
@@ -115,6 +134,14 @@ impl Gateway {
             }
             pending.insert((endpoint.to_string(), request.id.clone()), request.clone());
         }
+    }
+
+    /// Learns from a `tools/list` or `server/discover` result: the tools' definitions and
+    /// annotations, and their pins.
+    pub fn learn_tools(&self, result: &serde_json::Value) {
+        let Some(tools) = result.get("tools").and_then(serde_json::Value::as_array) else { return };
+        self.tools.observe_list(result);
+        self.pins.observe_list(tools);
     }
 
     /// The request a legacy stream's answer answers, if it was sent through the gateway.
@@ -169,6 +196,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let _policy_watcher = match &gw.policy {
         Some(policy) => Some(policy.watch().context("watching the policy bundle")?),
+        None => None,
+    };
+    let _plugin_watcher = match &gw.plugins {
+        Some(plugins) => plugins.watch().context("watching the plugins directory")?,
         None => None,
     };
 

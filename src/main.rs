@@ -42,7 +42,7 @@ enum Command {
     /// Sign policy bundles and verify their signatures (see docs/provenance.md).
     #[command(subcommand)]
     Bundle(BundleCommand),
-    /// Sign WASM plugins and verify their signatures.
+    /// Run, inspect, sign and verify WebAssembly detector plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Run the Kubernetes admission webhook that injects the Forge sidecar (docs/injection.md).
@@ -142,6 +142,39 @@ enum BundleCommand {
 
 #[derive(Subcommand)]
 enum PluginCommand {
+    /// Run a plugin once on a JSON payload; print its findings and timing. Exits non-zero
+    /// if the plugin fails or returns findings that do not fit the payload.
+    Test {
+        /// The plugin component (`.wasm`).
+        plugin: PathBuf,
+        /// A JSON file: the payload the plugin sees (a request's params, a response's result).
+        #[arg(long)]
+        input: PathBuf,
+        /// The hook the payload comes from.
+        #[arg(long, value_enum, default_value = "request")]
+        hook: forge::plugins::Hook,
+        /// The MCP method of the message.
+        #[arg(long, default_value = "tools/call")]
+        method: String,
+        /// The tool being called or answered.
+        #[arg(long)]
+        tool: Option<String>,
+        /// The plugin's config: inline JSON or a file of JSON [default: {}].
+        #[arg(long)]
+        config: Option<String>,
+        /// The call's time budget (like 20ms, 1s).
+        #[arg(long, default_value = "1s", value_parser = forge::config::parse_duration)]
+        time: std::time::Duration,
+        /// The call's memory cap (like 16MiB).
+        #[arg(long, default_value = "64MiB", value_parser = forge::config::parse_byte_size)]
+        memory: usize,
+    },
+    /// Print a plugin's manifest, its component's exports and imports, and its SHA-256.
+    /// Exits non-zero if the digest differs from the manifest's.
+    Inspect {
+        /// A plugin directory (with manifest.yaml) or a `.wasm` file.
+        target: PathBuf,
+    },
     /// Sign a plugin: writes PLUGIN.wasm.dsse.json covering the module and its manifest.
     Sign {
         /// The plugin's WASM module.
@@ -313,6 +346,20 @@ fn main() -> ExitCode {
         }
         Command::Plugin(command) => {
             let status = match command {
+                PluginCommand::Test { plugin, input, hook, method, tool, config, time, memory } => {
+                    let limits = forge::plugins::PluginLimits { time, memory, max_concurrent: 1 };
+                    let run = forge::plugins::cli::TestRun {
+                        wasm: &plugin,
+                        input: &input,
+                        hook,
+                        method: &method,
+                        tool: tool.as_deref(),
+                        config: config.as_deref(),
+                        limits,
+                    };
+                    forge::plugins::cli::test(&run, &mut stdout)
+                }
+                PluginCommand::Inspect { target } => forge::plugins::cli::inspect(&target, &mut stdout),
                 PluginCommand::Sign { wasm, key, manifest } => {
                     forge::provenance::cli::sign_plugin(&wasm, manifest.as_deref(), &key, &mut stdout).map(|()| true)
                 }

@@ -6,14 +6,15 @@
 //!   2. parse it strictly into the typed message model (single or batch)
 //!   3. check the mirrored `Mcp-*` headers against the body (HeaderMismatch, -32020)
 //!   4. identify the caller (mTLS identity today; JWT lands with the identity issue)
-//!   5. (seams, in this order: tool-pin check → request detectors → policy → enforce)
+//!   5. tool-pin status → request detectors → policy → enforce (a redacted message is
+//!      detected and evaluated again)
 //!   6. forward the message *as evaluated* to the upstream
 //!
 //! Server → client (the JSON body or every SSE event of the response, and GET streams):
 //!
 //!   7. parse every message; a message that cannot be read is not forwarded
 //!   8. learn from results (sessions opened, tool definitions listed)
-//!   9. (seam: response detectors) → policy on results
+//!   9. pin findings and response / tool-list detectors → policy on results
 //!  10. evidence: a record of the exchange for the log, and a signature on what the client
 //!      receives (headers on a JSON body, `_meta` on each SSE result)
 //!
@@ -119,9 +120,9 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         gw.metrics.messages.with_label_values(&["client_to_server", kind(message)]).inc();
     }
 
-    // 5. Policy on every message; tool pins and request detectors join here, before it.
-    // A batch is refused whole if any of its messages is. Evaluations are noted for the
-    // exchange's evidence record.
+    // 5. Tool pin status and request detectors, then policy, on every message. A batch is
+    // refused whole if any of its messages is; a message policy redacted is what goes on.
+    // Evaluations are noted for the exchange's evidence record.
     let evidence = gw.evidence.as_ref().map(|e| {
         e.begin(&principal, log.session.as_deref(), &log.method, log.subject.as_deref(), log.id.as_deref(), &bytes)
     });
@@ -131,11 +132,10 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         request: RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers),
         evidence: Pending::trail(&evidence),
     };
-    for message in payload.messages() {
-        if let Err(refusal) = gw.decide_client_message(&cx, message) {
-            return gw.refuse_by_policy(&log, payload.sole_request_id(), &refusal, evidence.as_ref());
-        }
-    }
+    let (payload, bytes) = match gw.decide_client_payload(&cx, payload, bytes) {
+        Ok(evaluated) => evaluated,
+        Err((id, refusal)) => return gw.refuse_by_policy(&log, id.as_ref(), &refusal, evidence.as_ref()),
+    };
 
     // 6. Forward what was evaluated.
     let requests: HashMap<Id, JsonRpcRequest> = payload.requests().map(|r| (r.id.clone(), r.clone())).collect();
@@ -148,6 +148,8 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     if parts.uri.path() != gw.mcp_path {
         gw.expect_legacy_answers(&path_and_query(&parts.uri), payload.requests());
     }
+    // Bytes are shared, not copied: the evidence digests what the upstream received.
+    let forwarded = bytes.clone();
     let outbound = Outbound {
         method: Method::POST,
         path_and_query: path_and_query(&parts.uri),
@@ -188,7 +190,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         session,
         route,
         legacy_endpoint: Default::default(),
-        evidence: evidence.map(Pending::forwarded),
+        evidence: evidence.map(|e| e.forwarded(&forwarded)),
     };
     let response = match content_type(&head.headers) {
         ContentType::EventStream => {
@@ -504,12 +506,7 @@ impl ResponseContext {
         let Some(result) = response.result() else { return };
         let method = answered.map(|r| r.method.as_str());
         match method {
-            Some("tools/list") => self.gw.tools.observe_list(result),
-            Some("server/discover") => {
-                if let Some(tools) = result.get("tools") {
-                    self.gw.tools.observe_list(&serde_json::json!({ "tools": tools }));
-                }
-            }
+            Some("tools/list" | "server/discover") => self.gw.learn_tools(result),
             Some("initialize") => {
                 if let (Some(id), Some(mut info)) =
                     (&self.session, self.session.as_deref().and_then(|s| self.gw.sessions.get(s)))

@@ -123,6 +123,7 @@ fn finding(category: FindingCategory, confidence: f64) -> Finding {
         pointer: "/result/content/0/text".into(),
         span: None,
         fingerprint: "00".into(),
+        plugin: None,
     }
 }
 

@@ -94,8 +94,10 @@ impl Pending {
         pending.as_ref().map_or(&OFF, |p| &p.trail)
     }
 
-    /// The request was forwarded: its evaluations belong to every answer to it.
-    pub fn forwarded(mut self) -> Pending {
+    /// The request was forwarded as `body` (policy may have redacted it): its digest and
+    /// its evaluations belong to every answer to it.
+    pub fn forwarded(mut self, body: &[u8]) -> Pending {
+        self.exchange.request_sha256 = record::sha256_hex(body);
         self.exchange.decisions = self.trail.take();
         self
     }

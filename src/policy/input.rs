@@ -119,8 +119,12 @@ pub struct Finding {
     /// The matched bytes inside the string at `pointer`, when the finding is a substring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<Span>,
-    /// SHA-256 (hex) of the matched text: correlates findings without storing them.
+    /// SHA-256 (hex, possibly a prefix) of the matched text: correlates findings without
+    /// storing them.
     pub fingerprint: String,
+    /// The detector plugin that reported it (`forge` for the gateway's own findings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -623,6 +627,7 @@ mod tests {
             pointer: "/params/x".into(),
             span: Some(Span { start: 1, end: 4 }),
             fingerprint: "ab".into(),
+            plugin: None,
         }];
         let mut headers = http::HeaderMap::new();
         headers.append("user-agent", "a".parse().unwrap());

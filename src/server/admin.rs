@@ -91,6 +91,7 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         "problems": problems,
         "policy": gw.policy.as_ref().map(|p| p.status()),
         "evidence": gw.evidence.as_ref().map(|e| serde_json::json!({"key_id": e.key_id(), "healthy": e.log().is_healthy()})),
+        "plugins": gw.plugins.as_ref().map(|p| p.status()),
         "trust": gw.trust.status(),
     });
     readiness_response(ready, &body)

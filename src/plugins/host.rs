@@ -1,0 +1,348 @@
+//! The wasmtime side: one engine for every plugin, components compiled once (and cached on
+//! disk), and a fresh, limited store for every call.
+//!
+//! The engine uses the pooling allocator (instance slots are reserved up front, so a call
+//! allocates nothing from the OS) and epoch interruption (one ticker thread advances the
+//! epoch; a call's deadline is a number of ticks), as the architecture guide measured.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::config::PluginLimits;
+use super::{Capability, PluginError};
+
+wasmtime::component::bindgen!({ path: "wit", world: "detector" });
+
+pub use forge::detector::types as wit;
+
+/// How often the epoch advances: the resolution of the time budget.
+const TICK: Duration = Duration::from_millis(1);
+
+/// The engine shared by every plugin of a gateway.
+#[derive(Clone)]
+pub struct Host {
+    engine: Engine,
+    linker: std::sync::Arc<Linker<CallState>>,
+    limits: PluginLimits,
+    /// Where compiled components are cached; `None` compiles every time.
+    cache_dir: Option<PathBuf>,
+}
+
+/// A plugin ready to be called: its component linked, and the capabilities it was granted.
+#[derive(Clone)]
+pub struct Loaded {
+    pre: DetectorPre<CallState>,
+    granted: Vec<Capability>,
+    fs_root: Option<PathBuf>,
+}
+
+/// Why a call produced no findings.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("exceeded its time budget of {0:?}")]
+    Timeout(Duration),
+    #[error("ran out of memory (limit {0} bytes)")]
+    OutOfMemory(usize),
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("returned an error: {0}")]
+    Failed(String),
+    #[error("could not be started: {0}")]
+    Instantiate(String),
+    #[error("returned an unusable finding: {0}")]
+    InvalidOutput(String),
+}
+
+impl CallError {
+    /// The `outcome` label of `forge_plugin_calls_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            CallError::Timeout(_) => "timeout",
+            CallError::OutOfMemory(_) => "out_of_memory",
+            CallError::Trap(_) => "trap",
+            CallError::Failed(_) => "error",
+            CallError::Instantiate(_) => "instantiate_error",
+            CallError::InvalidOutput(_) => "invalid_output",
+        }
+    }
+}
+
+/// What one call's store holds.
+pub struct CallState {
+    limits: StoreLimits,
+    /// Set when the memory cap refused a growth: the trap that follows is an out-of-memory.
+    refused_memory: bool,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl ResourceLimiter for CallState {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        self.refused_memory |= !allowed;
+        Ok(allowed)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.refused_memory = true;
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl Host {
+    /// Builds the engine and starts its epoch ticker (which stops when the last clone of
+    /// the engine is dropped).
+    pub fn new(limits: PluginLimits, cache_dir: Option<PathBuf>) -> Result<Host, PluginError> {
+        let engine = Engine::new(&engine_config(&limits)).map_err(|e| PluginError::Engine(e.to_string()))?;
+        let weak = engine.weak();
+        std::thread::Builder::new()
+            .name("forge-plugin-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(TICK);
+                }
+            })
+            .map_err(|e| PluginError::Engine(format!("starting the epoch ticker: {e}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(e.to_string()))?;
+        Ok(Host { engine, linker: std::sync::Arc::new(linker), limits, cache_dir })
+    }
+
+    pub fn limits(&self) -> PluginLimits {
+        self.limits
+    }
+
+    /// Compiles (or reads from the cache) and links a component. `name` only names it in
+    /// errors and cache files.
+    pub fn load(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        granted: &[Capability],
+        fs_root: Option<&Path>,
+    ) -> Result<Loaded, PluginError> {
+        let component = self.component(name, wasm)?;
+        check_imports(name, &self.engine, &component, granted)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Link { plugin: name.to_string(), message: format!("{e:#}") })?;
+        let pre = DetectorPre::new(pre).map_err(|e| PluginError::Link {
+            plugin: name.to_string(),
+            message: format!("it does not export the `detector` world: {e:#}"),
+        })?;
+        Ok(Loaded { pre, granted: granted.to_vec(), fs_root: fs_root.map(Path::to_path_buf) })
+    }
+
+    /// The exports and imports of a component, for `forge plugin inspect`.
+    pub fn describe(&self, wasm: &[u8]) -> Result<(Vec<String>, Vec<String>), PluginError> {
+        let component = Component::new(&self.engine, wasm).map_err(|e| PluginError::Compile(format!("{e:#}")))?;
+        let ty = component.component_type();
+        let exports = ty.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let imports = ty.imports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        Ok((exports, imports))
+    }
+
+    fn component(&self, name: &str, wasm: &[u8]) -> Result<Component, PluginError> {
+        let compile = || Component::new(&self.engine, wasm).map_err(|e| PluginError::Compile(format!("{name}: {e:#}")));
+        let Some(dir) = &self.cache_dir else { return compile() };
+        let path = dir.join(format!("{name}-{}-{}.cwasm", &super::manifest::sha256_hex(wasm)[..16], self.engine_key()));
+        if path.is_file() {
+            // SAFETY: the file is one this gateway wrote into its own state directory,
+            // under a name that binds the source digest and the engine's compatibility
+            // hash; wasmtime still checks the header and refuses an incompatible artifact.
+            match unsafe { Component::deserialize_file(&self.engine, &path) } {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "unusable compiled plugin in the cache; compiling again")
+                }
+            }
+        }
+        let compiled =
+            self.engine.precompile_component(wasm).map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))?;
+        if let Err(e) = write_atomically(&path, &compiled) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot cache a compiled plugin; it will be compiled again next start");
+        }
+        // SAFETY: the bytes were produced by this engine a moment ago.
+        unsafe { Component::deserialize(&self.engine, &compiled) }
+            .map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))
+    }
+
+    /// Identifies the engine's compiled-code format: artifacts of another build or
+    /// configuration get another name and are never tried.
+    fn engine_key(&self) -> String {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    /// One call with a fresh instance: its own memory (capped), its own deadline.
+    pub fn call(
+        &self,
+        plugin: &Loaded,
+        cx: &wit::Context,
+        payload: &wit::Payload,
+        config: &str,
+    ) -> Result<Vec<wit::Finding>, CallError> {
+        // A panic in a host function the plugin called (WASI refusing to block, say) ends
+        // this call, not the gateway's task; the store and instance are dropped with it.
+        let call = std::panic::AssertUnwindSafe(|| {
+            let state = CallState {
+                limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
+                refused_memory: false,
+                wasi: wasi_context(&plugin.granted, plugin.fs_root.as_deref()),
+                table: ResourceTable::new(),
+            };
+            let mut store = Store::new(&self.engine, state);
+            store.limiter(|state| state);
+            // The current tick may be nearly over, hence one more.
+            let ticks = self.limits.time.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
+            store.set_epoch_deadline(ticks);
+            store.epoch_deadline_trap();
+            let instance = match plugin.pre.instantiate(&mut store) {
+                Ok(instance) => instance,
+                Err(_) if store.data().refused_memory => return Err(CallError::OutOfMemory(self.limits.memory)),
+                Err(e) => return Err(CallError::Instantiate(format!("{e:#}"))),
+            };
+            match instance.call_detect(&mut store, cx, payload, config) {
+                Ok(Ok(findings)) => Ok(findings),
+                Ok(Err(message)) => Err(CallError::Failed(message)),
+                Err(e) => Err(self.classify(&e, store.data().refused_memory)),
+            }
+        });
+        std::panic::catch_unwind(call).unwrap_or_else(|panic| {
+            let why =
+                panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+            Err(CallError::Trap(format!("a host call failed: {}", why.unwrap_or_default())))
+        })
+    }
+
+    fn classify(&self, e: &wasmtime::Error, refused_memory: bool) -> CallError {
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => CallError::Timeout(self.limits.time),
+            // A guest's allocator aborts (`unreachable`) when the cap refuses it memory.
+            _ if refused_memory => CallError::OutOfMemory(self.limits.memory),
+            Some(trap) => CallError::Trap(trap.to_string()),
+            None => CallError::Trap(format!("{e:#}")),
+        }
+    }
+}
+
+fn engine_config(limits: &PluginLimits) -> Config {
+    let n = limits.max_concurrent;
+    let mut pool = PoolingAllocationConfig::default();
+    // A component built by the usual toolchains holds a few core instances (the module and
+    // its adapter shims), one memory and a few tables.
+    pool.total_component_instances(n)
+        .total_core_instances(n * 16)
+        .total_memories(n * 2)
+        .total_tables(n * 8)
+        .max_memory_size(limits.memory);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Interfaces a plugin may import only with a capability. The rest of WASI carries nothing
+/// in or out of the sandbox unless granted: stdio is empty, the environment has no
+/// variables and randomness is deterministic (see [`wasi_context`]); every Rust component
+/// imports `wasi:cli/environment`, so that one is governed by the context, not refused.
+fn capability_of(import: &str) -> Option<Capability> {
+    let interface = import.split('@').next().unwrap_or(import);
+    match interface {
+        i if i.starts_with("wasi:sockets/") => Some(Capability::Network),
+        i if i.starts_with("wasi:filesystem/") => Some(Capability::Fs),
+        "wasi:clocks/monotonic-clock" | "wasi:clocks/wall-clock" => Some(Capability::Clock),
+        _ => None,
+    }
+}
+
+/// Refuses a component that imports an interface of a capability it was not granted,
+/// whatever its manifest says.
+fn check_imports(
+    name: &str,
+    engine: &Engine,
+    component: &Component,
+    granted: &[Capability],
+) -> Result<(), PluginError> {
+    let ty = component.component_type();
+    for (import, _) in ty.imports(engine) {
+        if let Some(capability) = capability_of(import) {
+            if !granted.contains(&capability) {
+                return Err(PluginError::NotGranted {
+                    plugin: name.to_string(),
+                    capability,
+                    via: format!(" (it imports `{import}`)"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The WASI a call sees: empty stdio, no arguments, and only what was granted.
+fn wasi_context(granted: &[Capability], fs_root: Option<&Path>) -> WasiCtx {
+    let mut wasi = WasiCtxBuilder::new();
+    if !granted.contains(&Capability::Random) {
+        // Deterministic bytes: hash-map seeding works, and nothing unpredictable gets in.
+        wasi.secure_random(wasmtime_wasi::Deterministic::new(vec![0x5a; 32]));
+        wasi.insecure_random(wasmtime_wasi::Deterministic::new(vec![0xa5; 32]));
+        wasi.insecure_random_seed(0);
+    }
+    if granted.contains(&Capability::Env) {
+        wasi.inherit_env();
+    }
+    if granted.contains(&Capability::Network) {
+        wasi.inherit_network().allow_ip_name_lookup(true);
+    }
+    if let (true, Some(root)) = (granted.contains(&Capability::Fs), fs_root) {
+        if let Err(e) = wasi.preopened_dir(root, "/", wasmtime_wasi::FsPerms::ReadOnly) {
+            tracing::warn!(root = %root.display(), error = %e, "cannot open a plugin's granted directory");
+        }
+    }
+    wasi.build()
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}
