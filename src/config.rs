@@ -56,7 +56,7 @@ pub struct Config {
     pub tracing: crate::telemetry::TracingConfig,
     /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
     pub trust: Option<crate::provenance::TrustConfig>,
-    /// Detector plugins (WebAssembly); the shipped detectors when built, else none.
+    /// Detector plugins (WebAssembly); none unless `plugins.directory` is set.
     pub plugins: crate::plugins::PluginsConfig,
     /// Tool-definition pinning (SHA-256 of each tool's canonical JSON).
     pub pins: crate::pins::PinsConfig,

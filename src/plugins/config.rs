@@ -10,8 +10,7 @@ use serde_json::Value;
 use super::{Capability, FailMode};
 use crate::config::{byte_size, duration};
 
-/// Where the detectors shipped with Forge are built to; used when it exists and no
-/// directory is configured.
+/// Where the detectors shipped with Forge are built to (`wasm-plugins/build.sh`).
 pub const SHIPPED_DIR: &str = "wasm-plugins/dist";
 
 #[derive(Debug, Clone, Deserialize)]
@@ -19,8 +18,8 @@ pub const SHIPPED_DIR: &str = "wasm-plugins/dist";
 pub struct PluginsConfig {
     /// Run detector plugins at all.
     pub enabled: bool,
-    /// The plugins directory (`<name>/manifest.yaml` beside `<name>.wasm`). Unset: the
-    /// shipped detectors in `wasm-plugins/dist` when present, otherwise none.
+    /// The plugins directory (`<name>/manifest.yaml` beside `<name>.wasm`). Unset: none
+    /// (the shipped detectors are in `wasm-plugins/dist` once built).
     pub directory: Option<PathBuf>,
     /// Only these plugins run, in this order; unset: every plugin of the directory, by name.
     pub order: Option<Vec<String>>,
@@ -98,12 +97,11 @@ impl Default for PluginLimits {
 }
 
 impl PluginsConfig {
-    /// The directory to load: the configured one, or the shipped one if it exists.
+    /// The directory to load: only a configured one. The shipped detectors are not loaded
+    /// implicitly: compiling them is seconds at every start of a debug build, which every
+    /// gateway the test suite starts would pay; the log points at [`SHIPPED_DIR`] instead.
     pub fn resolved_directory(&self) -> Option<PathBuf> {
-        match &self.directory {
-            Some(dir) => Some(dir.clone()),
-            None => Some(PathBuf::from(SHIPPED_DIR)).filter(|d| d.is_dir()),
-        }
+        self.directory.clone()
     }
 
     pub fn settings_for(&self, name: &str) -> PluginSettings {

@@ -86,10 +86,11 @@ impl Plugins {
         let set = read_set(&host, &trust, config, dir.as_deref())?;
         match &dir {
             Some(dir) => tracing::info!(directory = %dir.display(), plugins = ?names(&set), "detector plugins loaded"),
-            None => tracing::info!(
-                "no plugins directory configured and {} is absent: no detector plugins run",
-                super::config::SHIPPED_DIR
+            None if Path::new(super::config::SHIPPED_DIR).is_dir() => tracing::warn!(
+                shipped = super::config::SHIPPED_DIR,
+                "no plugins.directory configured: no detector plugins run (the shipped detectors are built; set plugins.directory to use them)"
             ),
+            None => tracing::info!("no plugins.directory configured: no detector plugins run"),
         }
         let shared = Shared {
             host,
