@@ -50,6 +50,10 @@ pub struct Config {
     pub auth: crate::auth::AuthConfig,
     /// Rego policy; the default bundle in `policies/`, enforcing, unless configured.
     pub policy: crate::policy::PolicyConfig,
+    /// Where approvals, pins, rate limits and revocations live: embedded (default) or Redis.
+    pub state: crate::state::StateConfig,
+    /// Human approval of the calls policy marks `require_approval`.
+    pub approvals: crate::approvals::ApprovalsConfig,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -68,6 +72,8 @@ impl Default for Config {
             log: LogConfig::default(),
             auth: Default::default(),
             policy: Default::default(),
+            state: Default::default(),
+            approvals: Default::default(),
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -377,6 +383,9 @@ impl Config {
         }
         if let Err(e) = self.policy.validate() {
             return Err(ConfigError::new(&e.field, e.message));
+        }
+        if let Err((field, message)) = self.state.validate().and_then(|()| self.approvals.validate()) {
+            return Err(ConfigError::new(field, message));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));

@@ -31,6 +31,17 @@ pub enum Verdict {
     Drop,
 }
 
+/// What a client message that policy let through must still pass before it is forwarded
+/// (see `Gateway::admit`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Admission {
+    /// A human must approve it first; the policy's reason.
+    pub approval: Option<String>,
+    pub rate_limit: Option<crate::policy::RateLimit>,
+    /// The bundle revision that decided: an approval is bound to it.
+    pub bundle_revision: String,
+}
+
 /// Everything policy needs to know besides the message itself.
 pub struct Context<'a> {
     pub principal: &'a Principal,
@@ -42,9 +53,10 @@ pub struct Context<'a> {
 const MAX_REWRITES: usize = 3;
 
 impl Gateway {
-    /// Policy on a client→server message. `Ok` lets it through unchanged.
-    pub fn decide_client_message(&self, cx: &Context<'_>, message: &Message) -> Result<(), Refusal> {
-        let Some(policy) = &self.policy else { return Ok(()) };
+    /// Policy on a client→server message. `Ok` lets it through unchanged, once it passes
+    /// what the admission asks for.
+    pub fn decide_client_message(&self, cx: &Context<'_>, message: &Message) -> Result<Admission, Refusal> {
+        let Some(policy) = &self.policy else { return Ok(Admission::default()) };
         let tool = message.subject().filter(|_| message.method() == Some("tools/call"));
         self.tools.with_definition(tool.unwrap_or_default(), |definition| {
             let input = PolicyInput::for_message(
@@ -56,7 +68,7 @@ impl Gateway {
                 definition,
             );
             match policy.evaluate(&input) {
-                Ok(evaluation) => refusal_of(&evaluation).map_or(Ok(()), Err),
+                Ok(evaluation) => refusal_of(&evaluation).map_or_else(|| Ok(admission_of(&evaluation)), Err),
                 Err(e) => Err(self.policy_failed(&e)),
             }
         })
@@ -123,6 +135,23 @@ fn refusal_of(evaluation: &Evaluation) -> Option<Refusal> {
         message: reason.message,
         decision_id: Some(evaluation.decision_id.clone()),
     })
+}
+
+/// The approval and rate limit a decision attached; in audit mode they are only logged.
+fn admission_of(evaluation: &Evaluation) -> Admission {
+    let obligations = &evaluation.decision.obligations;
+    let approval = obligations.require_approval.required.then(|| obligations.require_approval.reason.clone());
+    if !evaluation.enforced {
+        if approval.is_some() || obligations.rate_limit.is_some() {
+            tracing::info!(decision_id = %evaluation.decision_id, "audit mode: policy would require approval or a rate limit");
+        }
+        return Admission::default();
+    }
+    Admission {
+        approval,
+        rate_limit: obligations.rate_limit.clone(),
+        bundle_revision: evaluation.bundle_revision.to_string(),
+    }
 }
 
 /// A refused response becomes an error answering the same request; anything else refused

@@ -33,6 +33,8 @@ enum Command {
     /// Test, evaluate and check Rego policy bundles.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// List, show, approve and deny calls waiting for a human (talks to the admin listener).
+    Approvals(forge::approvals::cli::ApprovalsArgs),
 }
 
 #[derive(Subcommand)]
@@ -121,6 +123,7 @@ fn main() -> ExitCode {
                 }
             };
         }
+        Command::Approvals(args) => forge::approvals::cli::run(args, &mut stdout),
         Command::Run(args) => {
             drop(stdout);
             run(args)

@@ -7,6 +7,7 @@
 //!   3. check the mirrored `Mcp-*` headers against the body (HeaderMismatch, -32020)
 //!   4. identify the caller (mTLS identity today; JWT lands with the identity issue)
 //!   5. (seams, in this order: tool-pin check → request detectors → policy → enforce)
+//!      then the rate limits and human approvals the decisions attached (src/admission.rs)
 //!   6. forward the message *as evaluated* to the upstream
 //!
 //! Server → client (the JSON body or every SSE event of the response, and GET streams):
@@ -122,10 +123,17 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         session: gw.session_view(log.session.as_deref()),
         request: RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers),
     };
+    let mut admissions = Vec::with_capacity(payload.messages().len());
     for message in payload.messages() {
-        if let Err(refusal) = gw.decide_client_message(&cx, message) {
-            return gw.refuse_by_policy(&log, payload.sole_request_id(), &refusal);
+        match gw.decide_client_message(&cx, message) {
+            Ok(admission) => admissions.push(admission),
+            Err(refusal) => return gw.refuse_by_policy(&log, payload.sole_request_id(), &refusal),
         }
+    }
+
+    // 5b. The rate limits and human approvals those decisions attached.
+    if let Err(answer) = gw.admit(&log, &principal, &payload, &admissions).await {
+        return answer;
     }
 
     // 6. Forward what was evaluated.
@@ -630,7 +638,7 @@ impl Gateway {
     }
 
     /// Records the outcome of an exchange: one log line, one counter, one latency sample.
-    fn finish(&self, log: &AccessLog, status: StatusCode, outcome: &str) {
+    pub(crate) fn finish(&self, log: &AccessLog, status: StatusCode, outcome: &str) {
         let elapsed = log.elapsed();
         let method = log.method_label();
         self.metrics.requests.with_label_values(&[method, outcome]).inc();

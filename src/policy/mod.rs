@@ -34,7 +34,7 @@ use std::time::Duration;
 
 pub use bundle::{Diagnostic, ENTRYPOINT};
 pub use config::{DecisionLogConfig, MaskStyle, Mode, PolicyConfig, PolicyConfigError, DEFAULT_MASK};
-pub use decision::{Approval, Decision, DenyReason, Obligations, Redaction};
+pub use decision::{Approval, Decision, DenyReason, Obligations, RateLimit, Redaction};
 pub use input::{
     Direction, Finding, FindingCategory, PinStatus, PolicyInput, RequestView, SessionView, Severity, Span,
     INPUT_VERSION,

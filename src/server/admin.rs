@@ -49,7 +49,8 @@ async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
             r
         }
-        _ => pipeline::plain(StatusCode::NOT_FOUND, "not found: try /healthz, /readyz or /metrics"),
+        path if crate::approvals::admin::serves(path) => crate::approvals::admin::handle(gw, req).await,
+        _ => pipeline::plain(StatusCode::NOT_FOUND, "not found: try /healthz, /readyz, /metrics or /approvals"),
     }
 }
 
@@ -61,6 +62,9 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
     if let Err(e) = gw.upstream.ready().await {
         problems.push(e);
     }
+    // A store that cannot be reached degrades the gateway (approvals fail closed) without
+    // making it unready: taking every replica out of service would be worse.
+    let state = gw.state.health();
     let ready = problems.is_empty();
     // A bundle that failed to reload shows here; the last good one keeps serving, so it
     // does not make the gateway unready.
@@ -69,6 +73,7 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         "upstream": gw.upstream.describe(),
         "problems": problems,
         "policy": gw.policy.as_ref().map(|p| p.status()),
+        "state": state,
     });
     let mut r = Response::new(body::full(body.to_string()));
     *r.status_mut() = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };

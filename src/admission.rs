@@ -1,0 +1,130 @@
+//! The pipeline stage after policy (`admit`): the rate limits and human approvals its decisions
+//! attached. A message passes only if every limit admits it and every approval it needs
+//! was given, for exactly this call, and is used up by it.
+
+use http::{header, HeaderValue, StatusCode};
+use serde_json::{json, Value};
+
+use crate::approvals::{Call, Gate};
+use crate::body::Body;
+use crate::enforce::Admission;
+use crate::gateway::Gateway;
+use crate::identity::Principal;
+use crate::mcp::jsonrpc::{code, Message, Payload};
+use crate::pipeline::AccessLog;
+use crate::state::{Approval, Rate, RateOutcome};
+
+impl Gateway {
+    /// `Err` is the answer to send instead of forwarding.
+    pub async fn admit(
+        &self,
+        log: &AccessLog,
+        principal: &Principal,
+        payload: &Payload,
+        admissions: &[Admission],
+    ) -> Result<(), http::Response<Body>> {
+        let id = payload.sole_request_id();
+        for admission in admissions {
+            let Some(limit) = &admission.rate_limit else { continue };
+            let rate = Rate { limit: limit.limit, period_ms: limit.period_seconds.saturating_mul(1000) };
+            if let RateOutcome::Limited { retry_after_ms } = self.rate_limiter.check(&limit.key, rate).await {
+                tracing::warn!(key = %limit.key, limit = limit.limit, period_s = limit.period_seconds, principal = %log.principal, "rate limit exceeded");
+                let data = json!({"code": "rate_limited", "retry_after_ms": retry_after_ms});
+                let message = format!("Rate limit exceeded; retry after {retry_after_ms} ms");
+                let mut response = self.answer(log, id, code::RATE_LIMITED, &message, data, "rate_limited");
+                let seconds = retry_after_ms.div_ceil(1000).max(1);
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                return Err(response);
+            }
+        }
+        for (message, admission) in payload.messages().iter().zip(admissions) {
+            let Some(reason) = &admission.approval else { continue };
+            let refuse = |code_name: &str, text: &str| {
+                let data = json!({"code": code_name});
+                Err(self.answer(log, id, code::POLICY_DENIED, text, data, "denied"))
+            };
+            if matches!(payload, Payload::Batch(_)) {
+                return refuse(
+                    "approval_not_batchable",
+                    "a call that needs approval must be sent alone, not in a batch",
+                );
+            }
+            if principal.is_anonymous() {
+                return refuse("approval_needs_identity", "a call that needs approval needs an authenticated caller");
+            }
+            let Message::Request(request) = message else {
+                return refuse("approval_required", "a notification cannot wait for approval; it is refused");
+            };
+            let empty = Value::Object(Default::default());
+            let arguments = request.params.as_ref().and_then(|p| p.get("arguments")).unwrap_or(&empty);
+            let call = Call {
+                caller: principal.label(),
+                tool: request.subject().unwrap_or(&request.method),
+                arguments,
+                bundle_revision: &admission.bundle_revision,
+                reason,
+            };
+            match self.approvals.check(&call).await {
+                Gate::Release(approval) => {
+                    tracing::info!(approval_id = %approval.request.id, approver = approval.state.decided_by.as_deref(), "approved call released");
+                }
+                Gate::Pending(approval) => return Err(self.pending(log, id, &approval)),
+                Gate::Denied(approval) => {
+                    let comment = approval.state.comment.clone().unwrap_or_default();
+                    let text = format!("an approver denied this call: {comment}");
+                    let data =
+                        json!({"code": "approval_denied", "approval_id": approval.request.id, "comment": comment});
+                    return Err(self.answer(log, id, code::POLICY_DENIED, &text, data, "denied"));
+                }
+                Gate::Unavailable(_) => {
+                    return refuse(
+                        "approval_unavailable",
+                        "approval cannot be checked right now (the state store is unavailable); retry later",
+                    )
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pending(
+        &self,
+        log: &AccessLog,
+        id: Option<&crate::mcp::jsonrpc::Id>,
+        approval: &Approval,
+    ) -> http::Response<Body> {
+        let request = &approval.request;
+        let url = self.approvals.page_url(&request.id);
+        let message = format!(
+            "Approval required: {}. Approval request {} is pending at {url}; retry this identical call once it is approved",
+            request.reason, request.id
+        );
+        let data = json!({
+            "code": "approval_pending",
+            "approval_id": request.id,
+            "url": url,
+            "expires_at_ms": approval.state.expires_at_ms,
+        });
+        self.answer(log, id, code::APPROVAL_PENDING, &message, data, "approval_pending")
+    }
+
+    fn answer(
+        &self,
+        log: &AccessLog,
+        id: Option<&crate::mcp::jsonrpc::Id>,
+        code: i64,
+        message: &str,
+        data: Value,
+        outcome: &str,
+    ) -> http::Response<Body> {
+        self.finish(log, StatusCode::OK, outcome);
+        let body = json!({
+            "jsonrpc": "2.0",
+            "id": id.map_or(Value::Null, crate::mcp::jsonrpc::Id::to_value),
+            "error": {"code": code, "message": message, "data": data},
+        });
+        let mut response = http::Response::new(crate::body::full(body.to_string()));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+}
