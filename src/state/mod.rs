@@ -196,6 +196,10 @@ pub trait StateStore: Send + Sync {
     /// Events from every replica (this one included), each delivered once.
     fn events(&self) -> broadcast::Receiver<StateEvent>;
     fn health(&self) -> Health;
+    /// The backend's own metrics.
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        Vec::new()
+    }
 }
 
 /// Opens the configured backend.
@@ -235,6 +239,9 @@ pub fn register_health(store: Arc<dyn StateStore>, registry: &prometheus::Regist
         prometheus::Opts::new("forge_state_store_up", "Whether the state store answers (1) or not (0), by backend"),
         &["backend"],
     )?;
+    for collector in store.collectors() {
+        registry.register(collector)?;
+    }
     registry.register(Box::new(HealthGauge { store, gauge }))
 }
 

@@ -106,6 +106,7 @@ pub struct RedisStore {
     events: broadcast::Sender<StateEvent>,
     health: Arc<Liveness>,
     scripts: Scripts,
+    applied: prometheus::IntCounterVec,
 }
 
 struct Scripts {
@@ -183,7 +184,15 @@ impl RedisStore {
         let health =
             Arc::new(Liveness { up: AtomicBool::new(false), problem: Mutex::new(Some("not connected yet".into())) });
         let events = event_channel();
+        let applied = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "forge_state_events_total",
+                "Events from the shared stream applied by this replica, by kind",
+            ),
+            &["kind"],
+        )?;
         let store = RedisStore {
+            applied: applied.clone(),
             conn: conn.clone(),
             keys: keys.clone(),
             stream_max_len: config.stream_max_len,
@@ -197,7 +206,7 @@ impl RedisStore {
             },
         };
         tokio::spawn(probe(conn, health.clone()));
-        tokio::spawn(follow_events(reader, keys, replica.clone(), events, health));
+        tokio::spawn(follow_events(reader, keys, replica.clone(), events, health, applied));
         tracing::info!(url = %redacted(&config.url), replica = %replica, "state store: Redis");
         Ok(store)
     }
@@ -454,6 +463,10 @@ impl StateStore for RedisStore {
         let problem = if up { None } else { self.health.problem.lock().unwrap_or_else(|e| e.into_inner()).clone() };
         Health { backend: "redis", up, problem }
     }
+
+    fn collectors(&self) -> Vec<Box<dyn prometheus::core::Collector>> {
+        vec![Box::new(self.applied.clone())]
+    }
 }
 
 /// Pings once a second so the store's state is known even without traffic.
@@ -472,6 +485,7 @@ async fn follow_events(
     replica: String,
     events: broadcast::Sender<StateEvent>,
     health: Arc<Liveness>,
+    applied: prometheus::IntCounterVec,
 ) {
     let stream = keys.named("events");
     let group = keys.named(&format!("replica:{replica}"));
@@ -513,6 +527,11 @@ async fn follow_events(
             for entry in entries {
                 if let Some(event) = parse_event(&entry.map) {
                     // Applying is publishing to this process's waiters; then it is done.
+                    let kind = match &event {
+                        StateEvent::ApprovalDecided { .. } => "approval_decided",
+                        StateEvent::Revoked { .. } => "revoked",
+                    };
+                    applied.with_label_values(&[kind]).inc();
                     let _ = events.send(event);
                 }
                 let acked: redis::RedisResult<i64> = conn.xack(&stream, &group, &[&entry.id]).await;
