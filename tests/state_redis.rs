@@ -1,0 +1,182 @@
+//! Two gateway replicas sharing a real `redis-server` (with a password), in front of one real
+//! SDK v2 server: approvals granted on one replica release calls on the other, events reach
+//! each replica exactly once across its restarts, an outage fails closed and heals, and the
+//! shared rate limit holds across both.
+
+mod approvals_support;
+mod common;
+
+use std::time::Duration;
+
+use approvals_support::{api, Redis, Setup, ADD_LIMIT};
+use approvals_support::{approve, call, call_with, calls_received, echoed, eventually, gateway, pending_id, upstream};
+use common::Gateway;
+use http::StatusCode;
+use serde_json::json;
+
+const DECIDED: &str = "forge_state_events_total{kind=\"approval_decided\"}";
+
+async fn decided_events(gw: &Gateway) -> f64 {
+    gw.metric(DECIDED).await
+}
+
+#[tokio::test]
+async fn an_approval_on_one_replica_releases_the_call_on_the_other() {
+    let Some(redis) = Redis::start() else { return };
+    let setup = Setup::new();
+    let record = setup.dir.path().join("upstream.jsonl");
+    let server = upstream(&record);
+    let ttl = "approvals:\n  approval_ttl: 2s\n";
+    let a = gateway(&server, &setup.config("a", &format!("{}{ttl}", redis.state_yaml("a"))));
+    let b = gateway(&server, &setup.config("b", &format!("{}{ttl}", redis.state_yaml("b"))));
+    let alice = setup.alice();
+
+    let id = pending_id(&call(&a, &alice, "echo", json!({"text": "shared"})).await);
+    assert_eq!(
+        pending_id(&call(&b, &alice, "echo", json!({"text": "shared"})).await),
+        id,
+        "one request for both replicas"
+    );
+    let (status, _) = approve(&b, &id, &setup.bob()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        eventually(Duration::from_secs(5), || async { decided_events(&a).await == 1.0 }).await,
+        "replica A applied B's decision"
+    );
+    assert_eq!(decided_events(&b).await, 1.0, "and so did B, once");
+
+    assert_ne!(
+        pending_id(&call(&a, &alice, "echo", json!({"text": "changed"})).await),
+        id,
+        "a changed argument does not match"
+    );
+    assert_eq!(echoed(&call(&a, &alice, "echo", json!({"text": "shared"})).await), "echo: shared");
+    assert_ne!(
+        pending_id(&call(&b, &alice, "echo", json!({"text": "shared"})).await),
+        id,
+        "used up on A, not usable on B"
+    );
+    assert_eq!(calls_received(&record, "echo"), 1);
+
+    // Expiry: an approval not used within approval_ttl releases nothing on either replica.
+    let late = pending_id(&call(&a, &alice, "echo", json!({"text": "late"})).await);
+    assert_eq!(approve(&b, &late, &setup.bob()).await.0, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_ne!(pending_id(&call(&a, &alice, "echo", json!({"text": "late"})).await), late);
+    assert_eq!(calls_received(&record, "echo"), 1);
+}
+
+/// A replica killed with `kill -9` misses a decision while it is down; restarted under the
+/// same replica id it applies that decision once, and after another restart not again.
+#[tokio::test]
+async fn a_killed_replica_gets_each_event_exactly_once_and_loses_no_record() {
+    let Some(redis) = Redis::start() else { return };
+    let setup = Setup::new();
+    let record = setup.dir.path().join("upstream.jsonl");
+    let server = upstream(&record);
+    let config_a = setup.config("a", &redis.state_yaml("a"));
+    let a = gateway(&server, &config_a);
+    let b = gateway(&server, &setup.config("b", &redis.state_yaml("b")));
+    let alice = setup.alice();
+    let approved = pending_id(&call(&a, &alice, "echo", json!({"text": "one"})).await);
+    let waiting = pending_id(&call(&a, &alice, "echo", json!({"text": "two"})).await);
+    // Let A's consumer group exist before it dies (it is created on start).
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            a.metric("forge_state_store_up{backend=\"redis\"}").await == 1.0
+        })
+        .await
+    );
+    a.signal("KILL");
+    drop(a);
+
+    assert_eq!(approve(&b, &approved, &setup.bob()).await.0, StatusCode::OK);
+    let a = gateway(&server, &config_a);
+    assert!(
+        eventually(Duration::from_secs(5), || async { decided_events(&a).await == 1.0 }).await,
+        "the decision made while A was down reached A after its restart"
+    );
+    let (_, shown) = api(&a, "GET", &format!("/api/approvals/{waiting}"), Some(&setup.bob()), "").await;
+    assert_eq!(shown["status"], "pending", "{shown}");
+    assert_eq!(echoed(&call(&a, &alice, "echo", json!({"text": "one"})).await), "echo: one");
+
+    a.signal("KILL");
+    drop(a);
+    let a = gateway(&server, &config_a);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(decided_events(&a).await, 0.0, "an acknowledged event is not applied again");
+    assert_eq!(pending_id(&call(&a, &alice, "echo", json!({"text": "two"})).await), waiting);
+}
+
+#[tokio::test]
+async fn a_redis_outage_fails_closed_and_heals_by_itself() {
+    let Some(mut redis) = Redis::start() else { return };
+    let setup = Setup::new();
+    let record = setup.dir.path().join("upstream.jsonl");
+    let server = upstream(&record);
+    let a = gateway(&server, &setup.config("a", &redis.state_yaml("a")));
+    let alice = setup.alice();
+    let id = pending_id(&call(&a, &alice, "echo", json!({"text": "before"})).await);
+
+    redis.stop();
+    let answer = call(&a, &alice, "echo", json!({"text": "before"})).await;
+    assert_eq!(answer["error"]["data"]["code"], "approval_unavailable", "fail closed: {answer}");
+    let (status, _) = approve(&a, &id, &setup.bob()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "no approval can be granted without the store");
+    let added = call(&a, &alice, "add", json!({"a": 1, "b": 2})).await;
+    assert!(added.get("result").is_some(), "rate-limited tools are served on local counters: {added}");
+    assert!(a.metric("forge_rate_limit_fallbacks_total").await >= 1.0);
+    let (status, ready) = a.admin_get("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "degraded, still serving: {ready}");
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(ready["state"]["up"], false, "{ready}");
+    assert_eq!(a.metric("forge_state_store_up{backend=\"redis\"}").await, 0.0);
+    assert_eq!(calls_received(&record, "echo"), 0);
+
+    redis.resume();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            a.metric("forge_state_store_up{backend=\"redis\"}").await == 1.0
+        })
+        .await,
+        "recovered without a restart"
+    );
+    assert_eq!(approve(&a, &id, &setup.bob()).await.0, StatusCode::OK, "the pending request outlived the outage");
+    assert_eq!(echoed(&call(&a, &alice, "echo", json!({"text": "before"})).await), "echo: before");
+}
+
+/// 300 calls, alternating between the replicas, against a limit of 200 per hour.
+#[tokio::test]
+async fn the_shared_rate_limit_holds_across_both_replicas() {
+    let Some(redis) = Redis::start() else { return };
+    let setup = Setup::new();
+    let record = setup.dir.path().join("upstream.jsonl");
+    let server = upstream(&record);
+    let a = gateway(&server, &setup.config("a", &redis.state_yaml("a")));
+    let b = gateway(&server, &setup.config("b", &redis.state_yaml("b")));
+    let alice = setup.alice();
+    let mut allowed = 0u64;
+    let mut limited = 0u64;
+    for i in 0..300 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let reply = call_with(replica, &alice, "add", json!({"a": i, "b": 1})).await;
+        let answer = reply.json();
+        if answer.get("result").is_some() {
+            allowed += 1;
+        } else {
+            assert_eq!(answer["error"]["code"], -32019, "{answer}");
+            assert!(answer["error"]["data"]["retry_after_ms"].as_u64().unwrap() > 0);
+            assert!(reply.headers.contains_key("retry-after"));
+            limited += 1;
+        }
+    }
+    let tolerance = ADD_LIMIT / 100;
+    assert!(allowed.abs_diff(ADD_LIMIT) <= tolerance, "allowed {allowed} of 300 against a limit of {ADD_LIMIT}");
+    assert_eq!(allowed + limited, 300);
+    assert_eq!(calls_received(&record, "add") as u64, allowed, "limited calls never reached the upstream");
+    let counted = a.metric("forge_rate_limit_decisions_total{outcome=\"limited\"}").await
+        + b.metric("forge_rate_limit_decisions_total{outcome=\"limited\"}").await;
+    assert_eq!(counted as u64, limited);
+    // The near miss: a tool without the obligation is not limited.
+    assert!(call(&a, &alice, "echo", json!({"text": "x"})).await["error"]["code"] == -32018);
+}
