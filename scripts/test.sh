@@ -8,6 +8,15 @@ cd "$(dirname "$0")/.."
 echo "== installing test peers"
 tests/peers/install.sh
 tests/conformance/install.sh
+# Approvals and shared state: a real redis-server, and Debian chromium for the approval page.
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+tests/browser/install.sh
 
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
