@@ -22,6 +22,7 @@ impl Gateway {
         principal: &Principal,
         payload: &Payload,
         admissions: &[Admission],
+        accepts_stream: bool,
     ) -> Result<(), http::Response<Body>> {
         let id = payload.sole_request_id();
         for admission in admissions {
@@ -64,7 +65,17 @@ impl Gateway {
                 bundle_revision: &admission.bundle_revision,
                 reason,
             };
-            match self.approvals.check(&call).await {
+            let mut gate = self.approvals.check(&call).await;
+            // A client that reads a streaming answer waits here, held, for the decision
+            // (from any replica); anyone else is told to retry.
+            let hold = self.approvals.config.hold_timeout;
+            if let (Gate::Pending(approval), true) = (&gate, accepts_stream && !hold.is_zero()) {
+                tracing::info!(approval_id = %approval.request.id, timeout = ?hold, "holding the call until an approver decides");
+                if self.approvals.wait_for_decision(&approval.request.id, hold).await.is_some() {
+                    gate = self.approvals.check(&call).await;
+                }
+            }
+            match gate {
                 Gate::Release(approval) => {
                     tracing::info!(approval_id = %approval.request.id, approver = approval.state.decided_by.as_deref(), "approved call released");
                 }
@@ -126,5 +137,30 @@ impl Gateway {
         let mut response = http::Response::new(crate::body::full(body.to_string()));
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
+    }
+}
+
+/// Whether the client reads streaming answers (`Accept` names `text/event-stream`).
+pub fn accepts_event_stream(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| range.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_clients_are_recognized_by_their_accept_header() {
+        let mut h = http::HeaderMap::new();
+        assert!(!accepts_event_stream(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json, Text/Event-Stream;q=0.9"));
+        assert!(accepts_event_stream(&h));
+        h.insert(header::ACCEPT, HeaderValue::from_static("application/json, text/event-streamx"));
+        assert!(!accepts_event_stream(&h), "a near miss is not a stream");
     }
 }

@@ -132,7 +132,8 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     }
 
     // 5b. The rate limits and human approvals those decisions attached.
-    if let Err(answer) = gw.admit(&log, &principal, &payload, &admissions).await {
+    let accepts_stream = crate::admission::accepts_event_stream(&parts.headers);
+    if let Err(answer) = gw.admit(&log, &principal, &payload, &admissions, accepts_stream).await {
         return answer;
     }
 

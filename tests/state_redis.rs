@@ -9,7 +9,8 @@ mod common;
 use std::time::Duration;
 
 use approvals_support::{api, Redis, Setup, ADD_LIMIT};
-use approvals_support::{approve, call, call_with, calls_received, echoed, eventually, gateway, pending_id, upstream};
+use approvals_support::{approve, call, call_streaming, call_with, calls_received, echoed, eventually, gateway};
+use approvals_support::{pending_id, upstream};
 use common::Gateway;
 use http::StatusCode;
 use serde_json::json;
@@ -63,6 +64,52 @@ async fn an_approval_on_one_replica_releases_the_call_on_the_other() {
     assert_eq!(approve(&b, &late, &setup.bob()).await.0, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_ne!(pending_id(&call(&a, &alice, "echo", json!({"text": "late"})).await), late);
+    assert_eq!(calls_received(&record, "echo"), 1);
+}
+
+/// A client reading a streaming answer is held on replica A while an approver approves on
+/// replica B, and gets its result without retrying; unapproved, the hold ends at its timeout.
+#[tokio::test]
+async fn a_call_held_on_one_replica_completes_when_the_other_approves() {
+    let Some(redis) = Redis::start() else { return };
+    let setup = Setup::new();
+    let record = setup.dir.path().join("upstream.jsonl");
+    let server = upstream(&record);
+    let hold = "approvals:\n  hold_timeout: 20s\n";
+    let a = gateway(&server, &setup.config("a", &format!("{}{hold}", redis.state_yaml("a"))));
+    let b = gateway(&server, &setup.config("b", &redis.state_yaml("b")));
+    let alice = setup.alice();
+    let held = {
+        let (a, alice) = (std::sync::Arc::new(a), alice.clone());
+        let task = tokio::spawn({
+            let a = a.clone();
+            async move { call_streaming(&a, &alice, "echo", json!({"text": "held"})).await }
+        });
+        (a, task)
+    };
+    let bob = setup.bob();
+    let mut id = None;
+    for _ in 0..200 {
+        let (_, list) = api(&b, "GET", "/api/approvals", Some(&bob), "").await;
+        id = list["approvals"][0]["request"]["id"].as_str().map(str::to_owned);
+        if id.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = id.expect("the held call's request is visible on B");
+    assert!(!held.1.is_finished(), "the call is held, not answered");
+    assert_eq!(approve(&b, &id, &bob).await.0, StatusCode::OK);
+    let answer = tokio::time::timeout(Duration::from_secs(10), held.1).await.expect("released").unwrap();
+    assert_eq!(echoed(&answer), "echo: held", "{answer}");
+    assert_eq!(calls_received(&record, "echo"), 1);
+
+    let short =
+        gateway(&server, &setup.config("c", &format!("{}approvals:\n  hold_timeout: 1s\n", redis.state_yaml("c"))));
+    let started = std::time::Instant::now();
+    let answer = call_streaming(&short, &alice, "echo", json!({"text": "nobody looks"})).await;
+    pending_id(&answer);
+    assert!(started.elapsed() >= Duration::from_secs(1), "held for the hold timeout first");
     assert_eq!(calls_received(&record, "echo"), 1);
 }
 

@@ -20,6 +20,10 @@ pub struct ApprovalsConfig {
     /// The approval page's public base URL, as approvers reach the admin listener. Default:
     /// `http://<admin_listen>`.
     pub page_url: Option<String>,
+    /// How long a call from a client that accepts a streaming (SSE) answer is held open
+    /// waiting for the decision, before it is answered "pending" like any other. 0: never.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub hold_timeout: Duration,
 }
 
 impl Default for ApprovalsConfig {
@@ -30,6 +34,7 @@ impl Default for ApprovalsConfig {
             approver_scope: "forge:approve".into(),
             approver_role: "approver".into(),
             page_url: None,
+            hold_timeout: Duration::from_secs(25),
         }
     }
 }

@@ -121,12 +121,29 @@ pub async fn call(gw: &Gateway, token: &str, tool: &str, arguments: Value) -> Va
 }
 
 pub async fn call_with(gw: &Gateway, token: &str, tool: &str, arguments: Value) -> Reply {
+    post_call(gw, token, tool, arguments, "application/json").await
+}
+
+/// The call as a client that reads streaming answers sends it; the answer to it, from a
+/// JSON body or from the SSE event that carries it.
+pub async fn call_streaming(gw: &Gateway, token: &str, tool: &str, arguments: Value) -> Value {
+    let reply = post_call(gw, token, tool, arguments, "application/json, text/event-stream").await;
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    if !text.starts_with('{') {
+        let data = text.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim);
+        let answer = data.filter_map(|d| serde_json::from_str::<Value>(d).ok()).find(|v| v["id"] == 7);
+        return answer.unwrap_or_else(|| panic!("no answer in the stream: {text}"));
+    }
+    reply.json()
+}
+
+async fn post_call(gw: &Gateway, token: &str, tool: &str, arguments: Value, accept: &str) -> Reply {
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
         "name": tool, "arguments": arguments,
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
     let auth = format!("Bearer {token}");
     let headers = [
-        ("accept", "application/json"),
+        ("accept", accept),
         ("mcp-protocol-version", "2026-07-28"),
         ("mcp-method", "tools/call"),
         ("mcp-name", tool),
