@@ -66,10 +66,12 @@ impl Gateway {
                 reason,
             };
             let mut gate = self.approvals.check(&call).await;
-            // A client that reads a streaming answer waits here, held, for the decision
-            // (from any replica); anyone else is told to retry.
+            // A client that can open the page itself is sent there (URL elicitation); one
+            // that reads a streaming answer waits here, held, for the decision (from any
+            // replica); anyone else is told to retry.
             let hold = self.approvals.config.hold_timeout;
-            if let (Gate::Pending(approval), true) = (&gate, accepts_stream && !hold.is_zero()) {
+            let held = accepts_stream && !hold.is_zero() && !elicits_by_url(request);
+            if let (Gate::Pending(approval), true) = (&gate, held) {
                 tracing::info!(approval_id = %approval.request.id, timeout = ?hold, "holding the call until an approver decides");
                 if self.approvals.wait_for_decision(&approval.request.id, hold).await.is_some() {
                     gate = self.approvals.check(&call).await;
@@ -79,6 +81,7 @@ impl Gateway {
                 Gate::Release(approval) => {
                     tracing::info!(approval_id = %approval.request.id, approver = approval.state.decided_by.as_deref(), "approved call released");
                 }
+                Gate::Pending(approval) if elicits_by_url(request) => return Err(self.elicit(log, id, &approval)),
                 Gate::Pending(approval) => return Err(self.pending(log, id, &approval)),
                 Gate::Denied(approval) => {
                     let comment = approval.state.comment.clone().unwrap_or_default();
@@ -119,6 +122,33 @@ impl Gateway {
         self.answer(log, id, code::APPROVAL_PENDING, &message, data, "approval_pending")
     }
 
+    /// A 2026-07-28 client that handles URL elicitation is sent to the page as an
+    /// `input_required` result; it retries the same call once the user is done there.
+    fn elicit(
+        &self,
+        log: &AccessLog,
+        id: Option<&crate::mcp::jsonrpc::Id>,
+        approval: &Approval,
+    ) -> http::Response<Body> {
+        let request = &approval.request;
+        let message =
+            format!("Approval required: {}. Ask an approver to approve request {}.", request.reason, request.id);
+        let result = json!({
+            "resultType": "input_required",
+            "inputRequests": {
+                ELICITATION_KEY: {
+                    "method": "elicitation/create",
+                    "params": {"mode": "url", "message": message, "url": self.approvals.page_url(&request.id)},
+                },
+            },
+        });
+        self.finish(log, StatusCode::OK, "approval_pending");
+        let body = json!({"jsonrpc": "2.0", "id": id.map_or(Value::Null, crate::mcp::jsonrpc::Id::to_value), "result": result});
+        let mut response = http::Response::new(crate::body::full(body.to_string()));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+
     fn answer(
         &self,
         log: &AccessLog,
@@ -138,6 +168,26 @@ impl Gateway {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
+}
+
+/// The `inputRequests` key of the approval elicitation.
+const ELICITATION_KEY: &str = "forge_approval";
+
+/// A 2026-07-28 request from a client that declared URL elicitation, which has not already
+/// declined or cancelled the gateway's elicitation (then it gets the plain pending error,
+/// so it does not loop).
+fn elicits_by_url(request: &crate::mcp::jsonrpc::Request) -> bool {
+    let Some(meta) = request.params.as_ref().and_then(|p| p.get("_meta")) else { return false };
+    let revision = meta.get(crate::mcp::jsonrpc::META_PROTOCOL_VERSION).and_then(Value::as_str);
+    let capable =
+        meta.pointer("/io.modelcontextprotocol~1clientCapabilities/elicitation/url").is_some_and(Value::is_object);
+    let declined = request
+        .params
+        .as_ref()
+        .and_then(|p| p.pointer(&format!("/inputResponses/{ELICITATION_KEY}/action")))
+        .and_then(Value::as_str)
+        .is_some_and(|action| action != "accept");
+    revision == Some("2026-07-28") && capable && !declined
 }
 
 /// Whether the client reads streaming answers (`Accept` names `text/event-stream`).

@@ -192,3 +192,58 @@ async fn the_cli_lists_shows_and_approves() {
     assert!(ok && out.is_empty(), "nothing pending any more: {out}");
     assert_eq!(echoed(&call(&gw, &setup.alice(), "echo", json!({"text": "cli"})).await), "echo: cli");
 }
+
+/// A 2026-07-28 client that declared URL elicitation gets an `input_required` result
+/// pointing at the page, and its retry with the elicitation's response goes through once
+/// approved; a client without the capability gets the pending error.
+#[tokio::test]
+async fn url_elicitation_capable_clients_are_sent_to_the_page() {
+    let setup = Setup::new();
+    let record = setup.dir.path().join("upstream.jsonl");
+    let server = upstream(&record);
+    let gw = gateway(&server, &setup.config("a", ""));
+    let auth = format!("Bearer {}", setup.alice());
+    let headers = [
+        ("accept", "application/json"),
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "echo"),
+        ("authorization", auth.as_str()),
+    ];
+    let body = |responses: serde_json::Value| {
+        let mut params = json!({"name": "echo", "arguments": {"text": "elicited"}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"url": {}}}}});
+        if !responses.is_null() {
+            params["inputResponses"] = responses;
+        }
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}).to_string()
+    };
+    let first = gw.client().post("/mcp", &body(serde_json::Value::Null), &headers).await.json();
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    let elicitation = &first["result"]["inputRequests"]["forge_approval"];
+    assert_eq!(elicitation["method"], "elicitation/create");
+    assert_eq!(elicitation["params"]["mode"], "url");
+    let url = elicitation["params"]["url"].as_str().unwrap();
+    let id = url.rsplit('/').next().unwrap();
+    assert_eq!(url, format!("{}/approvals/{id}", gw.admin_url));
+
+    let declined =
+        gw.client().post("/mcp", &body(json!({"forge_approval": {"action": "decline"}})), &headers).await.json();
+    assert_eq!(
+        pending_id(&declined),
+        id,
+        "a declined elicitation gets the plain pending error, not another elicitation"
+    );
+    assert_eq!(
+        pending_id(&call(&gw, &setup.alice(), "echo", json!({"text": "elicited"})).await),
+        id,
+        "without the capability"
+    );
+    assert_eq!(calls_received(&record, "echo"), 0);
+
+    assert_eq!(approve(&gw, id, &setup.bob()).await.0, StatusCode::OK);
+    let done = gw.client().post("/mcp", &body(json!({"forge_approval": {"action": "accept"}})), &headers).await.json();
+    assert_eq!(echoed(&done), "echo: elicited", "{done}");
+    assert_eq!(calls_received(&record, "echo"), 1);
+}
