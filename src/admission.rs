@@ -42,19 +42,22 @@ impl Gateway {
             let Some(reason) = &admission.approval else { continue };
             let refuse = |code_name: &str, text: &str| {
                 let data = json!({"code": code_name});
-                Err(self.answer(log, id, code::POLICY_DENIED, text, data, "denied"))
+                self.answer(log, id, code::POLICY_DENIED, text, data, "denied")
             };
             if matches!(payload, Payload::Batch(_)) {
-                return refuse(
+                return Err(refuse(
                     "approval_not_batchable",
                     "a call that needs approval must be sent alone, not in a batch",
-                );
+                ));
             }
             if principal.is_anonymous() {
-                return refuse("approval_needs_identity", "a call that needs approval needs an authenticated caller");
+                return Err(refuse(
+                    "approval_needs_identity",
+                    "a call that needs approval needs an authenticated caller",
+                ));
             }
             let Message::Request(request) = message else {
-                return refuse("approval_required", "a notification cannot wait for approval; it is refused");
+                return Err(refuse("approval_required", "a notification cannot wait for approval; it is refused"));
             };
             let empty = Value::Object(Default::default());
             let arguments = request.params.as_ref().and_then(|p| p.get("arguments")).unwrap_or(&empty);
@@ -91,10 +94,10 @@ impl Gateway {
                     return Err(self.answer(log, id, code::POLICY_DENIED, &text, data, "denied"));
                 }
                 Gate::Unavailable(_) => {
-                    return refuse(
+                    return Err(refuse(
                         "approval_unavailable",
                         "approval cannot be checked right now (the state store is unavailable); retry later",
-                    )
+                    ))
                 }
             }
         }

@@ -180,7 +180,7 @@ impl StateStore for EmbeddedStore {
                 let (_, value) = entry?;
                 all.push(decode(value.value())?);
             }
-            all.sort_by(|a, b| b.request.created_at_ms.cmp(&a.request.created_at_ms));
+            all.sort_by_key(|a| std::cmp::Reverse(a.request.created_at_ms));
             Ok(all)
         })
     }
