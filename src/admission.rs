@@ -10,7 +10,7 @@ use crate::body::Body;
 use crate::enforce::Admission;
 use crate::gateway::Gateway;
 use crate::identity::Principal;
-use crate::mcp::jsonrpc::{code, Message, Payload};
+use crate::mcp::jsonrpc::{code, Id, Message, Payload};
 use crate::pipeline::AccessLog;
 use crate::state::{Approval, Rate, RateOutcome};
 
@@ -32,7 +32,7 @@ impl Gateway {
                 tracing::warn!(key = %limit.key, limit = limit.limit, period_s = limit.period_seconds, principal = %log.principal, "rate limit exceeded");
                 let data = json!({"code": "rate_limited", "retry_after_ms": retry_after_ms});
                 let message = format!("Rate limit exceeded; retry after {retry_after_ms} ms");
-                let mut response = self.answer(log, id, code::RATE_LIMITED, &message, data, "rate_limited");
+                let mut response = self.reply(log, id, error(code::RATE_LIMITED, &message, data), "rate_limited");
                 let seconds = retry_after_ms.div_ceil(1000).max(1);
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
                 return Err(response);
@@ -42,7 +42,7 @@ impl Gateway {
             let Some(reason) = &admission.approval else { continue };
             let refuse = |code_name: &str, text: &str| {
                 let data = json!({"code": code_name});
-                self.answer(log, id, code::POLICY_DENIED, text, data, "denied")
+                self.reply(log, id, error(code::POLICY_DENIED, text, data), "denied")
             };
             if matches!(payload, Payload::Batch(_)) {
                 return Err(refuse(
@@ -84,14 +84,13 @@ impl Gateway {
                 Gate::Release(approval) => {
                     tracing::info!(approval_id = %approval.request.id, approver = approval.state.decided_by.as_deref(), "approved call released");
                 }
-                Gate::Pending(approval) if elicits_by_url(request) => return Err(self.elicit(log, id, &approval)),
-                Gate::Pending(approval) => return Err(self.pending(log, id, &approval)),
+                Gate::Pending(approval) => return Err(self.pending(log, id, &approval, elicits_by_url(request))),
                 Gate::Denied(approval) => {
                     let comment = approval.state.comment.clone().unwrap_or_default();
                     let text = format!("an approver denied this call: {comment}");
                     let data =
                         json!({"code": "approval_denied", "approval_id": approval.request.id, "comment": comment});
-                    return Err(self.answer(log, id, code::POLICY_DENIED, &text, data, "denied"));
+                    return Err(self.reply(log, id, error(code::POLICY_DENIED, &text, data), "denied"));
                 }
                 Gate::Unavailable(_) => {
                     return Err(refuse(
@@ -104,73 +103,42 @@ impl Gateway {
         Ok(())
     }
 
-    fn pending(
-        &self,
-        log: &AccessLog,
-        id: Option<&crate::mcp::jsonrpc::Id>,
-        approval: &Approval,
-    ) -> http::Response<Body> {
+    /// The caller is told the call is pending: as an `input_required` result pointing at the
+    /// page for a 2026-07-28 client that handles URL elicitation (it retries the same call
+    /// once the user is done there), as a `-32018` error for everyone else.
+    fn pending(&self, log: &AccessLog, id: Option<&Id>, approval: &Approval, by_url: bool) -> http::Response<Body> {
         let request = &approval.request;
         let url = self.approvals.page_url(&request.id);
-        let message = format!(
-            "Approval required: {}. Approval request {} is pending at {url}; retry this identical call once it is approved",
-            request.reason, request.id
-        );
-        let data = json!({
-            "code": "approval_pending",
-            "approval_id": request.id,
-            "url": url,
-            "expires_at_ms": approval.state.expires_at_ms,
-        });
-        self.answer(log, id, code::APPROVAL_PENDING, &message, data, "approval_pending")
+        let reply = if by_url {
+            let message =
+                format!("Approval required: {}. Ask an approver to approve request {}.", request.reason, request.id);
+            let elicitation =
+                json!({"method": "elicitation/create", "params": {"mode": "url", "message": message, "url": url}});
+            json!({"result": {"resultType": "input_required", "inputRequests": {ELICITATION_KEY: elicitation}}})
+        } else {
+            let message = format!(
+                "Approval required: {}. Approval request {} is pending at {url}; retry this identical call once it is approved",
+                request.reason, request.id
+            );
+            let data = json!({"code": "approval_pending", "approval_id": request.id, "url": url, "expires_at_ms": approval.state.expires_at_ms});
+            error(code::APPROVAL_PENDING, &message, data)
+        };
+        self.reply(log, id, reply, "approval_pending")
     }
 
-    /// A 2026-07-28 client that handles URL elicitation is sent to the page as an
-    /// `input_required` result; it retries the same call once the user is done there.
-    fn elicit(
-        &self,
-        log: &AccessLog,
-        id: Option<&crate::mcp::jsonrpc::Id>,
-        approval: &Approval,
-    ) -> http::Response<Body> {
-        let request = &approval.request;
-        let message =
-            format!("Approval required: {}. Ask an approver to approve request {}.", request.reason, request.id);
-        let result = json!({
-            "resultType": "input_required",
-            "inputRequests": {
-                ELICITATION_KEY: {
-                    "method": "elicitation/create",
-                    "params": {"mode": "url", "message": message, "url": self.approvals.page_url(&request.id)},
-                },
-            },
-        });
-        self.finish(log, StatusCode::OK, "approval_pending");
-        let body = json!({"jsonrpc": "2.0", "id": id.map_or(Value::Null, crate::mcp::jsonrpc::Id::to_value), "result": result});
-        let mut response = http::Response::new(crate::body::full(body.to_string()));
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response
-    }
-
-    fn answer(
-        &self,
-        log: &AccessLog,
-        id: Option<&crate::mcp::jsonrpc::Id>,
-        code: i64,
-        message: &str,
-        data: Value,
-        outcome: &str,
-    ) -> http::Response<Body> {
+    /// Answers the request itself with `reply` (`{"error": …}` or `{"result": …}`).
+    fn reply(&self, log: &AccessLog, id: Option<&Id>, mut reply: Value, outcome: &str) -> http::Response<Body> {
         self.finish(log, StatusCode::OK, outcome);
-        let body = json!({
-            "jsonrpc": "2.0",
-            "id": id.map_or(Value::Null, crate::mcp::jsonrpc::Id::to_value),
-            "error": {"code": code, "message": message, "data": data},
-        });
-        let mut response = http::Response::new(crate::body::full(body.to_string()));
+        reply["jsonrpc"] = json!("2.0");
+        reply["id"] = id.map_or(Value::Null, Id::to_value);
+        let mut response = http::Response::new(crate::body::full(reply.to_string()));
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
     }
+}
+
+fn error(code: i64, message: &str, data: Value) -> Value {
+    json!({"error": {"code": code, "message": message, "data": data}})
 }
 
 /// The `inputRequests` key of the approval elicitation.

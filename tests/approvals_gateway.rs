@@ -7,16 +7,14 @@ mod common;
 
 use std::time::Duration;
 
-use approvals_support::{api, approve, call, calls_received, echoed, gateway, pending_id, upstream, Setup};
+use approvals_support::{api, approve, call, echoed, pending_id, Setup};
 use http::StatusCode;
 use serde_json::json;
 
 #[tokio::test]
 async fn an_approved_call_goes_through_once_and_only_as_approved() {
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let gw = gateway(&server, &setup.config("a", ""));
+    let gw = setup.gateway("a", "");
     let (alice, bob) = (setup.alice(), setup.bob());
 
     let answer = call(&gw, &alice, "echo", json!({"text": "drop it"})).await;
@@ -29,7 +27,7 @@ async fn an_approved_call_goes_through_once_and_only_as_approved() {
         id,
         "a retry waits for the same request"
     );
-    assert_eq!(calls_received(&record, "echo"), 0, "nothing reached the upstream");
+    assert_eq!(setup.calls("echo"), 0, "nothing reached the upstream");
 
     let (status, shown) = api(&gw, "GET", &format!("/api/approvals/{id}"), Some(&bob), "").await;
     assert_eq!(status, StatusCode::OK);
@@ -47,24 +45,22 @@ async fn an_approved_call_goes_through_once_and_only_as_approved() {
     assert_ne!(pending_id(&changed), id, "a changed argument is another request");
     let mallory = setup.token("mallory", "mcp:tools");
     assert_ne!(pending_id(&call(&gw, &mallory, "echo", json!({"text": "drop it"})).await), id, "another caller");
-    assert_eq!(calls_received(&record, "echo"), 0);
+    assert_eq!(setup.calls("echo"), 0);
 
     let done = call(&gw, &alice, "echo", json!({"text": "drop it"})).await;
     assert_eq!(echoed(&done), "echo: drop it", "{done}");
-    assert_eq!(calls_received(&record, "echo"), 1);
+    assert_eq!(setup.calls("echo"), 1);
 
     let again = call(&gw, &alice, "echo", json!({"text": "drop it"})).await;
     assert_ne!(pending_id(&again), id, "single use: the next identical call asks again");
-    assert_eq!(calls_received(&record, "echo"), 1);
+    assert_eq!(setup.calls("echo"), 1);
     assert_eq!(gw.metric("forge_approvals_total{event=\"used\"}").await, 1.0);
 }
 
 #[tokio::test]
 async fn only_an_authorized_approver_other_than_the_caller_decides() {
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let gw = gateway(&server, &setup.config("a", ""));
+    let gw = setup.gateway("a", "");
     let id = pending_id(&call(&gw, &setup.alice(), "echo", json!({"text": "x"})).await);
     let path = format!("/api/approvals/{id}/approve");
 
@@ -94,15 +90,13 @@ async fn only_an_authorized_approver_other_than_the_caller_decides() {
     assert_eq!(answer["error"]["code"], -32017, "{answer}");
     assert_eq!(answer["error"]["data"]["code"], "approval_denied");
     assert_eq!(answer["error"]["data"]["comment"], "not today");
-    assert_eq!(calls_received(&record, "echo"), 0);
+    assert_eq!(setup.calls("echo"), 0);
 }
 
 #[tokio::test]
 async fn anonymous_callers_cannot_wait_for_approval_and_other_tools_pass() {
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let gw = gateway(&server, &setup.config("a", ""));
+    let gw = setup.gateway("a", "");
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"},
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}});
     let headers = [
@@ -121,15 +115,13 @@ async fn anonymous_callers_cannot_wait_for_approval_and_other_tools_pass() {
 #[tokio::test]
 async fn an_approval_expires_unused() {
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let gw = gateway(&server, &setup.config("a", "approvals:\n  approval_ttl: 1s\n"));
+    let gw = setup.gateway("a", "approvals:\n  approval_ttl: 1s\n");
     let id = pending_id(&call(&gw, &setup.alice(), "echo", json!({"text": "late"})).await);
     assert_eq!(approve(&gw, &id, &setup.bob()).await.0, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let answer = call(&gw, &setup.alice(), "echo", json!({"text": "late"})).await;
     assert_ne!(pending_id(&answer), id, "the lapsed approval released nothing");
-    assert_eq!(calls_received(&record, "echo"), 0);
+    assert_eq!(setup.calls("echo"), 0);
     let (_, shown) = api(&gw, "GET", &format!("/api/approvals/{id}"), Some(&setup.bob()), "").await;
     assert_eq!(shown["status"], "expired");
 }
@@ -138,18 +130,16 @@ async fn an_approval_expires_unused() {
 #[tokio::test]
 async fn a_killed_gateway_loses_no_approval_or_pending_request() {
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
     let db = setup.dir.path().join("state.redb");
     let config = setup.config("a", &format!("state:\n  path: {}\n", db.display()));
-    let gw = gateway(&server, &config);
+    let gw = setup.start(&config);
     let approved = pending_id(&call(&gw, &setup.alice(), "echo", json!({"text": "one"})).await);
     let pending = pending_id(&call(&gw, &setup.alice(), "echo", json!({"text": "two"})).await);
     assert_eq!(approve(&gw, &approved, &setup.bob()).await.0, StatusCode::OK);
     gw.signal("KILL");
     drop(gw);
 
-    let gw = gateway(&server, &config);
+    let gw = setup.start(&config);
     let (_, shown) = api(&gw, "GET", &format!("/api/approvals/{pending}"), Some(&setup.bob()), "").await;
     assert_eq!(shown["status"], "pending", "the pending request survived: {shown}");
     let done = call(&gw, &setup.alice(), "echo", json!({"text": "one"})).await;
@@ -160,9 +150,7 @@ async fn a_killed_gateway_loses_no_approval_or_pending_request() {
 #[tokio::test]
 async fn the_cli_lists_shows_and_approves() {
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let gw = gateway(&server, &setup.config("a", ""));
+    let gw = setup.gateway("a", "");
     let id = pending_id(&call(&gw, &setup.alice(), "echo", json!({"text": "cli"})).await);
     let forge = |args: &[&str], token: &str| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_forge"))
@@ -199,9 +187,7 @@ async fn the_cli_lists_shows_and_approves() {
 #[tokio::test]
 async fn url_elicitation_capable_clients_are_sent_to_the_page() {
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let gw = gateway(&server, &setup.config("a", ""));
+    let gw = setup.gateway("a", "");
     let auth = format!("Bearer {}", setup.alice());
     let headers = [
         ("accept", "application/json"),
@@ -240,10 +226,10 @@ async fn url_elicitation_capable_clients_are_sent_to_the_page() {
         id,
         "without the capability"
     );
-    assert_eq!(calls_received(&record, "echo"), 0);
+    assert_eq!(setup.calls("echo"), 0);
 
     assert_eq!(approve(&gw, id, &setup.bob()).await.0, StatusCode::OK);
     let done = gw.client().post("/mcp", &body(json!({"forge_approval": {"action": "accept"}})), &headers).await.json();
     assert_eq!(echoed(&done), "echo: elicited", "{done}");
-    assert_eq!(calls_received(&record, "echo"), 1);
+    assert_eq!(setup.calls("echo"), 1);
 }

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use approvals_support::{call, calls_received, echoed, gateway, pending_id, upstream, Redis, Setup};
+use approvals_support::{call, echoed, pending_id, Redis, Setup};
 use serde_json::{json, Value};
 
 fn browser_dir() -> std::path::PathBuf {
@@ -45,10 +45,8 @@ async fn a_call_waiting_on_one_replica_is_approved_on_the_others_page() {
     }
     let Some(redis) = Redis::start() else { return };
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let a = gateway(&server, &setup.config("a", &redis.state_yaml("a")));
-    let b = gateway(&server, &setup.config("b", &redis.state_yaml("b")));
+    let a = setup.gateway("a", &redis.state_yaml("a"));
+    let b = setup.gateway("b", &redis.state_yaml("b"));
     let alice = setup.alice();
     let id = pending_id(&call(&a, &alice, "echo", json!({"text": "via the page", "api_token": "sk-live-123"})).await);
 
@@ -67,7 +65,7 @@ async fn a_call_waiting_on_one_replica_is_approved_on_the_others_page() {
 
     let done = call(&a, &alice, "echo", json!({"text": "via the page", "api_token": "sk-live-123"})).await;
     assert_eq!(echoed(&done), "echo: via the page");
-    assert_eq!(calls_received(&record, "echo"), 1);
+    assert_eq!(setup.calls("echo"), 1);
 }
 
 /// Form posts of the page without a browser: a non-approver's sign-in sets no cookie, and a
@@ -75,9 +73,7 @@ async fn a_call_waiting_on_one_replica_is_approved_on_the_others_page() {
 #[tokio::test]
 async fn sign_in_and_cross_origin_forms_are_checked() {
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let gw = gateway(&server, &setup.config("a", ""));
+    let gw = setup.gateway("a", "");
     let id = pending_id(&call(&gw, &setup.alice(), "echo", json!({"text": "x"})).await);
 
     let (status, headers, page) = form(&gw, "/approvals/login", &format!("token={}", setup.carol()), &[]).await;

@@ -8,9 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use approvals_support::{api, Redis, Setup, ADD_LIMIT};
-use approvals_support::{approve, call, call_streaming, call_with, calls_received, echoed, eventually, gateway};
-use approvals_support::{pending_id, upstream};
+use approvals_support::{api, approve, call, call_streaming, call_with, echoed, eventually, pending_id};
+use approvals_support::{Redis, Setup, ADD_LIMIT};
 use common::Gateway;
 use http::StatusCode;
 use serde_json::json;
@@ -25,11 +24,9 @@ async fn decided_events(gw: &Gateway) -> f64 {
 async fn an_approval_on_one_replica_releases_the_call_on_the_other() {
     let Some(redis) = Redis::start() else { return };
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
     let ttl = "approvals:\n  approval_ttl: 2s\n";
-    let a = gateway(&server, &setup.config("a", &format!("{}{ttl}", redis.state_yaml("a"))));
-    let b = gateway(&server, &setup.config("b", &format!("{}{ttl}", redis.state_yaml("b"))));
+    let a = setup.gateway("a", &format!("{}{ttl}", redis.state_yaml("a")));
+    let b = setup.gateway("b", &format!("{}{ttl}", redis.state_yaml("b")));
     let alice = setup.alice();
 
     let id = pending_id(&call(&a, &alice, "echo", json!({"text": "shared"})).await);
@@ -57,14 +54,14 @@ async fn an_approval_on_one_replica_releases_the_call_on_the_other() {
         id,
         "used up on A, not usable on B"
     );
-    assert_eq!(calls_received(&record, "echo"), 1);
+    assert_eq!(setup.calls("echo"), 1);
 
     // Expiry: an approval not used within approval_ttl releases nothing on either replica.
     let late = pending_id(&call(&a, &alice, "echo", json!({"text": "late"})).await);
     assert_eq!(approve(&b, &late, &setup.bob()).await.0, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_ne!(pending_id(&call(&a, &alice, "echo", json!({"text": "late"})).await), late);
-    assert_eq!(calls_received(&record, "echo"), 1);
+    assert_eq!(setup.calls("echo"), 1);
 }
 
 /// A client reading a streaming answer is held on replica A while an approver approves on
@@ -73,11 +70,9 @@ async fn an_approval_on_one_replica_releases_the_call_on_the_other() {
 async fn a_call_held_on_one_replica_completes_when_the_other_approves() {
     let Some(redis) = Redis::start() else { return };
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
     let hold = "approvals:\n  hold_timeout: 20s\n";
-    let a = gateway(&server, &setup.config("a", &format!("{}{hold}", redis.state_yaml("a"))));
-    let b = gateway(&server, &setup.config("b", &redis.state_yaml("b")));
+    let a = setup.gateway("a", &format!("{}{hold}", redis.state_yaml("a")));
+    let b = setup.gateway("b", &redis.state_yaml("b"));
     let alice = setup.alice();
     let held = {
         let (a, alice) = (std::sync::Arc::new(a), alice.clone());
@@ -102,15 +97,14 @@ async fn a_call_held_on_one_replica_completes_when_the_other_approves() {
     assert_eq!(approve(&b, &id, &bob).await.0, StatusCode::OK);
     let answer = tokio::time::timeout(Duration::from_secs(10), held.1).await.expect("released").unwrap();
     assert_eq!(echoed(&answer), "echo: held", "{answer}");
-    assert_eq!(calls_received(&record, "echo"), 1);
+    assert_eq!(setup.calls("echo"), 1);
 
-    let short =
-        gateway(&server, &setup.config("c", &format!("{}approvals:\n  hold_timeout: 1s\n", redis.state_yaml("c"))));
+    let short = setup.gateway("c", &format!("{}approvals:\n  hold_timeout: 1s\n", redis.state_yaml("c")));
     let started = std::time::Instant::now();
     let answer = call_streaming(&short, &alice, "echo", json!({"text": "nobody looks"})).await;
     pending_id(&answer);
     assert!(started.elapsed() >= Duration::from_secs(1), "held for the hold timeout first");
-    assert_eq!(calls_received(&record, "echo"), 1);
+    assert_eq!(setup.calls("echo"), 1);
 }
 
 /// A replica killed with `kill -9` misses a decision while it is down; restarted under the
@@ -119,11 +113,9 @@ async fn a_call_held_on_one_replica_completes_when_the_other_approves() {
 async fn a_killed_replica_gets_each_event_exactly_once_and_loses_no_record() {
     let Some(redis) = Redis::start() else { return };
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
     let config_a = setup.config("a", &redis.state_yaml("a"));
-    let a = gateway(&server, &config_a);
-    let b = gateway(&server, &setup.config("b", &redis.state_yaml("b")));
+    let a = setup.start(&config_a);
+    let b = setup.gateway("b", &redis.state_yaml("b"));
     let alice = setup.alice();
     let approved = pending_id(&call(&a, &alice, "echo", json!({"text": "one"})).await);
     let waiting = pending_id(&call(&a, &alice, "echo", json!({"text": "two"})).await);
@@ -138,7 +130,7 @@ async fn a_killed_replica_gets_each_event_exactly_once_and_loses_no_record() {
     drop(a);
 
     assert_eq!(approve(&b, &approved, &setup.bob()).await.0, StatusCode::OK);
-    let a = gateway(&server, &config_a);
+    let a = setup.start(&config_a);
     assert!(
         eventually(Duration::from_secs(5), || async { decided_events(&a).await == 1.0 }).await,
         "the decision made while A was down reached A after its restart"
@@ -149,7 +141,7 @@ async fn a_killed_replica_gets_each_event_exactly_once_and_loses_no_record() {
 
     a.signal("KILL");
     drop(a);
-    let a = gateway(&server, &config_a);
+    let a = setup.start(&config_a);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(decided_events(&a).await, 0.0, "an acknowledged event is not applied again");
     assert_eq!(pending_id(&call(&a, &alice, "echo", json!({"text": "two"})).await), waiting);
@@ -159,9 +151,7 @@ async fn a_killed_replica_gets_each_event_exactly_once_and_loses_no_record() {
 async fn a_redis_outage_fails_closed_and_heals_by_itself() {
     let Some(mut redis) = Redis::start() else { return };
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let a = gateway(&server, &setup.config("a", &redis.state_yaml("a")));
+    let a = setup.gateway("a", &redis.state_yaml("a"));
     let alice = setup.alice();
     let id = pending_id(&call(&a, &alice, "echo", json!({"text": "before"})).await);
 
@@ -178,7 +168,7 @@ async fn a_redis_outage_fails_closed_and_heals_by_itself() {
     let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
     assert_eq!(ready["state"]["up"], false, "{ready}");
     assert_eq!(a.metric("forge_state_store_up{backend=\"redis\"}").await, 0.0);
-    assert_eq!(calls_received(&record, "echo"), 0);
+    assert_eq!(setup.calls("echo"), 0);
 
     redis.resume();
     assert!(
@@ -197,10 +187,8 @@ async fn a_redis_outage_fails_closed_and_heals_by_itself() {
 async fn the_shared_rate_limit_holds_across_both_replicas() {
     let Some(redis) = Redis::start() else { return };
     let setup = Setup::new();
-    let record = setup.dir.path().join("upstream.jsonl");
-    let server = upstream(&record);
-    let a = gateway(&server, &setup.config("a", &redis.state_yaml("a")));
-    let b = gateway(&server, &setup.config("b", &redis.state_yaml("b")));
+    let a = setup.gateway("a", &redis.state_yaml("a"));
+    let b = setup.gateway("b", &redis.state_yaml("b"));
     let alice = setup.alice();
     let mut allowed = 0u64;
     let mut limited = 0u64;
@@ -220,7 +208,7 @@ async fn the_shared_rate_limit_holds_across_both_replicas() {
     let tolerance = ADD_LIMIT / 100;
     assert!(allowed.abs_diff(ADD_LIMIT) <= tolerance, "allowed {allowed} of 300 against a limit of {ADD_LIMIT}");
     assert_eq!(allowed + limited, 300);
-    assert_eq!(calls_received(&record, "add") as u64, allowed, "limited calls never reached the upstream");
+    assert_eq!(setup.calls("add") as u64, allowed, "limited calls never reached the upstream");
     let counted = a.metric("forge_rate_limit_decisions_total{outcome=\"limited\"}").await
         + b.metric("forge_rate_limit_decisions_total{outcome=\"limited\"}").await;
     assert_eq!(counted as u64, limited);

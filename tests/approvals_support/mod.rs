@@ -36,12 +36,14 @@ decision := {"allow": true, "obligations": {"rate_limit": {"key": "add", "limit"
 }
 "#;
 
-/// An issuer, a bundle, and the config files made from them.
+/// An issuer, a bundle, the upstream, and gateways configured with them.
 pub struct Setup {
     pub dir: tempfile::TempDir,
     key: EncodingKey,
     pem: PathBuf,
     bundle: PathBuf,
+    record: PathBuf,
+    server: ListeningServer,
 }
 
 impl Setup {
@@ -53,7 +55,27 @@ impl Setup {
         let bundle = dir.path().join("bundle");
         std::fs::create_dir(&bundle).unwrap();
         std::fs::write(bundle.join("decision.rego"), BUNDLE).unwrap();
-        Setup { key: EncodingKey::from_ec_der(pair.serialized_der()), dir, pem, bundle }
+        let record = dir.path().join("upstream.jsonl");
+        let server = upstream(&record);
+        Setup { key: EncodingKey::from_ec_der(pair.serialized_der()), dir, pem, bundle, record, server }
+    }
+
+    /// A gateway in front of the upstream with `config(name, extra)`.
+    pub fn gateway(&self, name: &str, extra: &str) -> Gateway {
+        self.start(&self.config(name, extra))
+    }
+
+    pub fn start(&self, config: &Path) -> Gateway {
+        Gateway::start(&["--upstream", &self.server.url("/mcp"), "--config", config.to_str().unwrap()])
+    }
+
+    /// How many `tools/call` requests for `tool` the upstream has received.
+    pub fn calls(&self, tool: &str) -> usize {
+        let text = std::fs::read_to_string(&self.record).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["method"] == "tools/call" && v["params"]["name"] == tool)
+            .count()
     }
 
     /// A config file for one replica; `extra` is appended as YAML (a `state:` section, …).
@@ -87,16 +109,12 @@ impl Setup {
     }
 }
 
-pub fn gateway(upstream: &ListeningServer, config: &Path) -> Gateway {
-    Gateway::start(&["--upstream", &upstream.url("/mcp"), "--config", config.to_str().unwrap()])
-}
-
 fn peers() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
 }
 
 /// The real TypeScript SDK v2 server (stateless 2026-07-28), recording what it receives.
-pub fn upstream(record: &Path) -> ListeningServer {
+fn upstream(record: &Path) -> ListeningServer {
     assert!(
         peers().join("node_modules/@modelcontextprotocol/server").exists(),
         "SDK peers not installed: run scripts/test.sh"
@@ -104,15 +122,6 @@ pub fn upstream(record: &Path) -> ListeningServer {
     let mut command = Command::new("node");
     command.arg(peers().join("ts-v2-server.mjs")).arg("--record").arg(record);
     ListeningServer::start(command)
-}
-
-/// How many `tools/call` requests for `tool` the upstream has received.
-pub fn calls_received(record: &Path, tool: &str) -> usize {
-    let text = std::fs::read_to_string(record).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["method"] == "tools/call" && v["params"]["name"] == tool)
-        .count()
 }
 
 /// A stateless 2026-07-28 `tools/call`.
