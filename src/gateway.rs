@@ -42,7 +42,7 @@ pub struct Gateway {
     pub draining: AtomicBool,
     /// Approvals, pins, rate limits and revocations (embedded or Redis).
     pub state: Arc<dyn crate::state::StateStore>,
-    pub approvals: crate::approvals::Approvals,
+    pub approvals: Arc<crate::approvals::Approvals>,
     pub rate_limiter: crate::ratelimit::RateLimiter,
 }
 
@@ -76,7 +76,8 @@ impl Gateway {
         };
         let state = crate::state::open(&config.state, &config.state_dir).await.context("opening the state store")?;
         let admin_url = format!("http://{}", config.admin_listen);
-        let approvals = crate::approvals::Approvals::new(state.clone(), config.approvals.clone(), &admin_url)?;
+        let approvals =
+            Arc::new(crate::approvals::Approvals::new(state.clone(), config.approvals.clone(), &admin_url)?);
         let rate_limiter = crate::ratelimit::RateLimiter::new(state.clone())?;
         approvals.register(metrics.registry())?;
         rate_limiter.register(metrics.registry())?;
@@ -170,6 +171,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
 
+    let sweeper = tokio::spawn(gw.approvals.clone().sweep_expired());
     let _policy_watcher = match &gw.policy {
         Some(policy) => Some(policy.watch().context("watching the policy bundle")?),
         None => None,
@@ -181,6 +183,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     tokio::spawn(signal);
     listener::serve(mcp, tls.map(|(r, _)| r), gw.clone(), shutdown.clone()).await;
     admin_task.abort();
+    sweeper.abort();
     if let Upstream::Stdio(stdio) = &gw.upstream {
         stdio.shutdown().await;
     }

@@ -119,6 +119,13 @@ async fn an_approval_expires_unused() {
     let id = pending_id(&call(&gw, &setup.alice(), "echo", json!({"text": "late"})).await);
     assert_eq!(approve(&gw, &id, &setup.bob()).await.0, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        approvals_support::eventually(Duration::from_secs(3), || async {
+            gw.metric("forge_approvals_total{event=\"expired\"}").await == 1.0
+        })
+        .await,
+        "the expiry is on record without anyone looking"
+    );
     let answer = call(&gw, &setup.alice(), "echo", json!({"text": "late"})).await;
     assert_ne!(pending_id(&answer), id, "the lapsed approval released nothing");
     assert_eq!(setup.calls("echo"), 0);

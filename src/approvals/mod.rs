@@ -196,6 +196,20 @@ impl Approvals {
         }
     }
 
+    /// Records lapsed requests and approvals as expired, forever, often enough that an
+    /// expiry is on record within half a TTL of happening (each replica sweeps; the store
+    /// lets one of them record each expiry).
+    pub async fn sweep_expired(self: std::sync::Arc<Self>) {
+        let shortest = self.config.pending_ttl.min(self.config.approval_ttl) / 2;
+        let every = shortest.clamp(Duration::from_millis(100), Duration::from_secs(30));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = self.list().await {
+                tracing::debug!(error = %e, "expiry sweep skipped: the state store is unavailable");
+            }
+        }
+    }
+
     /// Waits until `id` is decided or `timeout` passes; the decision can come from any
     /// replica. `None` on timeout or when the store cannot say.
     pub async fn wait_for_decision(&self, id: &str, timeout: Duration) -> Option<Approval> {
