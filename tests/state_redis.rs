@@ -215,3 +215,24 @@ async fn the_shared_rate_limit_holds_across_both_replicas() {
     // The near miss: a tool without the obligation is not limited.
     assert!(call(&a, &alice, "echo", json!({"text": "x"})).await["error"]["code"] == -32018);
 }
+
+/// Finished requests leave Redis after `approvals.retention`; pending ones stay.
+#[tokio::test]
+async fn finished_requests_are_pruned_after_retention() {
+    let Some(redis) = Redis::start() else { return };
+    let setup = Setup::new();
+    let short = "approvals:\n  pending_ttl: 1s\n  retention: 1s\n";
+    let a = setup.gateway("a", &format!("{}{short}", redis.state_yaml("a")));
+    let long = "approvals:\n  retention: 1s\n";
+    let b = setup.gateway("b", &format!("{}{long}", redis.state_yaml("b")));
+    let lapsing = pending_id(&call(&a, &setup.alice(), "echo", json!({"text": "lapses"})).await);
+    let waiting = pending_id(&call(&b, &setup.alice(), "echo", json!({"text": "waits"})).await);
+    let bob = setup.bob();
+    let gone = eventually(Duration::from_secs(6), || async {
+        api(&a, "GET", &format!("/api/approvals/{lapsing}"), Some(&bob), "").await.0 == StatusCode::NOT_FOUND
+    })
+    .await;
+    assert!(gone, "the expired request was deleted");
+    let (status, shown) = api(&a, "GET", &format!("/api/approvals/{waiting}"), Some(&bob), "").await;
+    assert_eq!((status, shown["status"].as_str()), (StatusCode::OK, Some("pending")), "a pending request is kept");
+}

@@ -24,6 +24,9 @@ pub struct ApprovalsConfig {
     /// waiting for the decision, before it is answered "pending" like any other. 0: never.
     #[serde(deserialize_with = "crate::config::duration")]
     pub hold_timeout: Duration,
+    /// How long finished requests (denied, used, expired) stay listed before they are deleted.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub retention: Duration,
 }
 
 impl Default for ApprovalsConfig {
@@ -35,6 +38,7 @@ impl Default for ApprovalsConfig {
             approver_role: "approver".into(),
             page_url: None,
             hold_timeout: Duration::from_secs(25),
+            retention: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -198,7 +198,7 @@ impl Approvals {
 
     /// Records lapsed requests and approvals as expired, forever, often enough that an
     /// expiry is on record within half a TTL of happening (each replica sweeps; the store
-    /// lets one of them record each expiry).
+    /// lets one of them record each expiry), and deletes finished ones past retention.
     pub async fn sweep_expired(self: std::sync::Arc<Self>) {
         let shortest = self.config.pending_ttl.min(self.config.approval_ttl) / 2;
         let every = shortest.clamp(Duration::from_millis(100), Duration::from_secs(30));
@@ -206,6 +206,13 @@ impl Approvals {
             tokio::time::sleep(every).await;
             if let Err(e) = self.list().await {
                 tracing::debug!(error = %e, "expiry sweep skipped: the state store is unavailable");
+                continue;
+            }
+            let now = now_ms();
+            let cutoff = now.saturating_sub(self.config.retention.as_millis() as u64);
+            match self.store.prune(cutoff, now).await {
+                Ok(0) | Err(_) => {}
+                Ok(n) => tracing::info!(pruned = n, "deleted finished approval requests past approvals.retention"),
             }
         }
     }

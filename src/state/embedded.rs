@@ -219,6 +219,33 @@ impl StateStore for EmbeddedStore {
         async move { Ok(update.await?.1) }.boxed()
     }
 
+    fn prune(&self, created_before_ms: u64, now_ms: u64) -> BoxFuture<'_, StoreResult<usize>> {
+        self.blocking(move |db| {
+            let txn = db.begin_write()?;
+            let pruned = {
+                let mut approvals = txn.open_table(APPROVALS)?;
+                let mut bindings = txn.open_table(BINDINGS)?;
+                let mut old = Vec::new();
+                for entry in approvals.iter()? {
+                    let approval = decode(entry?.1.value())?;
+                    if approval.request.created_at_ms < created_before_ms && approval.is_final(now_ms) {
+                        old.push(approval.request);
+                    }
+                }
+                for request in &old {
+                    approvals.remove(request.id.as_str())?;
+                    let current = bindings.get(request.binding.as_str())?.map(|id| id.value() == request.id);
+                    if current == Some(true) {
+                        bindings.remove(request.binding.as_str())?;
+                    }
+                }
+                old.len()
+            };
+            txn.commit()?;
+            Ok(pruned)
+        })
+    }
+
     fn pin<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>> {
         let key = key.to_string();
         self.blocking(move |db| {
@@ -346,6 +373,22 @@ mod tests {
         store.decide("a2", verdict(true), 500).await.unwrap();
         assert!(!store.consume("a2", 500 + 60_000).await.unwrap(), "an approval past its validity is not used");
         assert!(matches!(store.decide("missing", verdict(true), 0).await, Err(StoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn pruning_removes_only_old_records_that_cannot_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+        store.request_approval(request("done", "b1", 0), 1000).await.unwrap();
+        store.decide("done", verdict(false), 10).await.unwrap();
+        store.request_approval(request("waiting", "b2", 0), 1_000_000).await.unwrap();
+        store.request_approval(request("recent", "b3", 5000), 6000).await.unwrap();
+        assert_eq!(store.prune(4000, 7000).await.unwrap(), 1, "only the old, denied and lapsed one");
+        assert!(store.approval("done").await.unwrap().is_none());
+        assert!(store.approval("waiting").await.unwrap().is_some(), "still pending: kept");
+        assert!(store.approval("recent").await.unwrap().is_some(), "expired but recent: kept");
+        let again = store.request_approval(request("new", "b1", 8000), 9000).await.unwrap();
+        assert_eq!(again.request.id, "new");
     }
 
     #[tokio::test]

@@ -115,6 +115,11 @@ impl Approval {
         }
     }
 
+    /// Nothing can happen to it any more.
+    pub fn is_final(&self, now_ms: u64) -> bool {
+        !self.answers_retries(now_ms) && self.status_at(now_ms) != ApprovalStatus::Pending
+    }
+
     /// Whether a new call with the same binding is answered by this record: while it waits,
     /// while its approval is unused, and, so a denial is not simply asked again, while a
     /// denied request would still have been waiting.
@@ -187,6 +192,9 @@ pub trait StateStore: Send + Sync {
     fn consume<'a>(&'a self, id: &'a str, now_ms: u64) -> BoxFuture<'a, StoreResult<bool>>;
     /// Records a request or approval as expired; `true` if this call changed it.
     fn expire<'a>(&'a self, id: &'a str, now_ms: u64) -> BoxFuture<'a, StoreResult<bool>>;
+    /// Deletes approvals created before `created_before_ms` that can no longer change (denied,
+    /// used, expired); returns how many.
+    fn prune(&self, created_before_ms: u64, now_ms: u64) -> BoxFuture<'_, StoreResult<usize>>;
     fn pin<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>>;
     fn set_pin<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<()>>;
     fn revoke<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<()>>;

@@ -387,6 +387,35 @@ impl StateStore for RedisStore {
         self.transition(id, "pending approved", ApprovalStatus::Expired, now_ms).boxed()
     }
 
+    fn prune(&self, created_before_ms: u64, now_ms: u64) -> BoxFuture<'_, StoreResult<usize>> {
+        async move {
+            let mut conn = self.conn.clone();
+            let index = self.keys.named("approvals");
+            let ids: Vec<String> = self
+                .health
+                .observe(conn.zrangebyscore_limit(&index, 0, created_before_ms.saturating_sub(1), 0, 1000).await)?;
+            let mut pruned = 0;
+            for id in ids {
+                let Some(approval) = self.load(&id).await? else { continue };
+                if !approval.is_final(now_ms) {
+                    continue;
+                }
+                let mut pipe = redis::pipe();
+                pipe.atomic().del(self.keys.approval(&id)).ignore().zrem(&index, &id).ignore();
+                let bindings = self.keys.named("approval-bindings");
+                let current: Option<String> =
+                    self.health.observe(conn.hget(&bindings, &approval.request.binding).await)?;
+                if current.as_deref() == Some(id.as_str()) {
+                    pipe.hdel(&bindings, &approval.request.binding).ignore();
+                }
+                self.health.observe(pipe.query_async::<()>(&mut conn).await)?;
+                pruned += 1;
+            }
+            Ok(pruned)
+        }
+        .boxed()
+    }
+
     fn pin<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>> {
         async move {
             let mut conn = self.conn.clone();
