@@ -54,6 +54,8 @@ pub struct Config {
     pub state: crate::state::StateConfig,
     /// Human approval of the calls policy marks `require_approval`.
     pub approvals: crate::approvals::ApprovalsConfig,
+    /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
+    pub trust: Option<crate::provenance::TrustConfig>,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
@@ -74,6 +76,7 @@ impl Default for Config {
             policy: Default::default(),
             state: Default::default(),
             approvals: Default::default(),
+            trust: None,
             shutdown_grace: Duration::from_secs(30),
         }
     }
@@ -386,6 +389,9 @@ impl Config {
         }
         if let Err((field, message)) = self.state.validate().and_then(|()| self.approvals.validate()) {
             return Err(ConfigError::new(field, message));
+        }
+        if let Some(Err((field, message))) = self.trust.as_ref().map(|t| t.keys()) {
+            return Err(ConfigError::new(&field, message));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));

@@ -14,6 +14,7 @@ use crate::mcp::jsonrpc::{Id, Request};
 use crate::mcp::session::Sessions;
 use crate::mcp::tools::ToolCatalog;
 use crate::policy::PolicyStore;
+use crate::provenance::Trust;
 use crate::server::{admin, listener, tls};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::{http::HttpUpstream, stdio::StdioUpstream, Upstream};
@@ -29,6 +30,8 @@ pub struct Gateway {
     pub auth: Authenticator,
     /// `None` when `policy.enabled` is false.
     pub policy: Option<PolicyStore>,
+    /// Which signers policy bundles and plugins must come from (or development mode).
+    pub trust: Arc<Trust>,
     /// Request headers copied into the policy input (lower-cased `policy.include_headers`).
     pub policy_headers: Vec<String>,
     pub upstream: Upstream,
@@ -53,10 +56,15 @@ impl Gateway {
         let metrics = Metrics::new();
         let auth = Authenticator::new(&config.auth, resource).await.context("loading the auth configuration")?;
         auth.register(metrics.registry())?;
+        let trust = Arc::new(Trust::from_config(config.trust.as_ref())?);
+        trust.log_mode();
+        for collector in trust.collectors() {
+            metrics.registry().register(collector)?;
+        }
         let policy = match config.policy.enabled {
             true => {
                 let bundle = &config.policy.bundle;
-                let store = PolicyStore::load(bundle, &config.policy)
+                let store = PolicyStore::load_with_trust(bundle, &config.policy, trust.clone())
                     .with_context(|| format!("loading the policy bundle {}", bundle.display()))?;
                 for collector in store.collectors() {
                     metrics.registry().register(collector)?;
@@ -95,6 +103,7 @@ impl Gateway {
             upstream,
             auth,
             policy,
+            trust,
             policy_headers: config.policy.header_names(),
             metrics,
             config,

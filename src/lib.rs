@@ -13,6 +13,7 @@ pub mod identity;
 pub mod mcp;
 pub mod pipeline;
 pub mod policy;
+pub mod provenance;
 pub mod ratelimit;
 pub mod server;
 pub mod signing;

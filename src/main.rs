@@ -35,6 +35,65 @@ enum Command {
     Policy(PolicyCommand),
     /// List, show, approve and deny calls waiting for a human (talks to the admin listener).
     Approvals(forge::approvals::cli::ApprovalsArgs),
+    /// Sign policy bundles and verify their signatures (see docs/provenance.md).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
+    /// Sign WASM plugins and verify their signatures.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Sign every file in a bundle directory: writes DIR/.signature.dsse.json, a DSSE envelope
+    /// around an in-toto Statement listing each file's SHA-256.
+    Sign {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// The Ed25519 private key (PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes).
+        #[arg(long)]
+        key: PathBuf,
+        /// The bundle's name in the statement [default: the directory's name].
+        #[arg(long)]
+        name: Option<String>,
+        /// The bundle's version in the statement [default: the `.manifest` revision, if any].
+        #[arg(long, value_name = "VERSION")]
+        bundle_version: Option<String>,
+    },
+    /// Check a bundle's signature: exits 0 if a trusted key signed exactly these files.
+    Verify {
+        /// The bundle directory.
+        dir: PathBuf,
+        /// Public keys (SPKI PEM) trusted to sign bundles.
+        #[arg(long, required = true, num_args = 1..)]
+        trusted: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Sign a plugin: writes PLUGIN.wasm.dsse.json covering the module and its manifest.
+    Sign {
+        /// The plugin's WASM module.
+        wasm: PathBuf,
+        /// The Ed25519 private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// The plugin's manifest [default: manifest.yaml beside the module].
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Check a plugin's signature: exits 0 if a trusted key signed this module and manifest.
+    Verify {
+        /// The plugin's WASM module.
+        wasm: PathBuf,
+        /// Public keys (SPKI PEM) trusted to sign plugins.
+        #[arg(long, required = true, num_args = 1..)]
+        trusted: Vec<PathBuf>,
+        /// The plugin's manifest [default: manifest.yaml beside the module].
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -124,6 +183,28 @@ fn main() -> ExitCode {
             };
         }
         Command::Approvals(args) => forge::approvals::cli::run(args, &mut stdout),
+        Command::Bundle(command) => {
+            let status = match command {
+                BundleCommand::Sign { dir, key, name, bundle_version } => {
+                    forge::provenance::cli::sign_bundle(&dir, &key, name, bundle_version, &mut stdout).map(|()| true)
+                }
+                BundleCommand::Verify { dir, trusted } => {
+                    forge::provenance::cli::verify_bundle(&dir, &trusted, &mut stdout)
+                }
+            };
+            return exit_status(status);
+        }
+        Command::Plugin(command) => {
+            let status = match command {
+                PluginCommand::Sign { wasm, key, manifest } => {
+                    forge::provenance::cli::sign_plugin(&wasm, manifest.as_deref(), &key, &mut stdout).map(|()| true)
+                }
+                PluginCommand::Verify { wasm, trusted, manifest } => {
+                    forge::provenance::cli::verify_plugin(&wasm, manifest.as_deref(), &trusted, &mut stdout)
+                }
+            };
+            return exit_status(status);
+        }
         Command::Run(args) => {
             drop(stdout);
             run(args)
@@ -138,6 +219,18 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("forge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `Ok(false)`: the command ran and its answer is no (the reason is on stdout).
+fn exit_status(status: anyhow::Result<bool>) -> ExitCode {
+    match status {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             eprintln!("forge: {e:#}");
             ExitCode::FAILURE

@@ -128,6 +128,15 @@ impl Bundle {
         &self.digest
     }
 
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What was read: each file's relative path and bytes, for the provenance check.
+    pub fn sources(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.files.iter().map(|f| (f.relative.as_str(), f.contents.as_bytes()))
+    }
+
     /// The `.rego` files, by display name, with whether each holds tests.
     pub fn rego_files(&self) -> impl Iterator<Item = (&str, bool)> {
         self.files

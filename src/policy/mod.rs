@@ -32,9 +32,11 @@ mod vm;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub(crate) use bundle::hex;
 pub use bundle::{Diagnostic, ENTRYPOINT};
 pub use config::{DecisionLogConfig, MaskStyle, Mode, PolicyConfig, PolicyConfigError, DEFAULT_MASK};
 pub use decision::{Approval, Decision, DenyReason, Obligations, RateLimit, Redaction};
+pub(crate) use input::rfc3339;
 pub use input::{
     Direction, Finding, FindingCategory, PinStatus, PolicyInput, RequestView, SessionView, Severity, Span,
     INPUT_VERSION,
@@ -50,6 +52,9 @@ pub enum PolicyError {
     Invalid { diagnostics: Vec<Diagnostic> },
     #[error("{} of {total} bundle tests failed: {}", failed.len(), failed.join(", "))]
     TestsFailed { failed: Vec<String>, total: usize },
+    /// The trust policy refused the bundle's signature (see `crate::provenance`).
+    #[error(transparent)]
+    Untrusted(#[from] crate::provenance::Rejection),
     #[error("watching the bundle: {0}")]
     Watch(String),
     #[error("policy evaluation exceeded its time limit of {limit:?}")]

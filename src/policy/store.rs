@@ -23,6 +23,7 @@ use super::metrics::PolicyMetrics;
 use super::testing::{self, TEST_TIMEOUT};
 use super::vm::{self, Executable, Limits};
 use super::PolicyError;
+use crate::provenance::{Provenance, Trust};
 
 /// Editors and ConfigMap updates write several files in a burst; reload once it is quiet.
 const DEBOUNCE: Duration = Duration::from_millis(150);
@@ -46,6 +47,7 @@ struct Shared {
     reloading: Mutex<()>,
     metrics: PolicyMetrics,
     log: Option<DecisionLog>,
+    trust: Arc<Trust>,
 }
 
 struct ActiveBundle {
@@ -54,6 +56,8 @@ struct ActiveBundle {
     revision: Arc<str>,
     loaded_at: SystemTime,
     tests_passed: usize,
+    /// The verified signature; `None` in development mode.
+    provenance: Option<Arc<Provenance>>,
 }
 
 /// The outcome of evaluating one message.
@@ -68,6 +72,8 @@ pub struct Evaluation {
     pub eval_time: Duration,
     /// The decision log's id for this decision.
     pub decision_id: String,
+    /// The signature the bundle that decided was verified against; `None` in development mode.
+    pub provenance: Option<Arc<Provenance>>,
 }
 
 impl Evaluation {
@@ -93,6 +99,8 @@ pub struct PolicyStatus {
     pub loaded_at: SystemTime,
     /// The active bundle's tests, all of which passed before it was activated.
     pub tests_passed: usize,
+    /// The active bundle's verified signature; `None` in development mode.
+    pub provenance: Option<Provenance>,
     /// The most recent reload failure, cleared by the next successful reload.
     pub last_error: Option<String>,
     #[serde(serialize_with = "optional_time")]
@@ -114,9 +122,17 @@ pub struct PolicyWatcher {
 
 impl PolicyStore {
     /// Loads, compiles and tests the bundle in `dir`; fails unless all of that succeeds.
+    /// Unsigned bundles load: this is [`Self::load_with_trust`] in development mode.
     pub fn load(dir: &Path, config: &PolicyConfig) -> Result<PolicyStore, PolicyError> {
+        Self::load_with_trust(dir, config, Arc::new(Trust::development()))
+    }
+
+    /// Like [`Self::load`], and the bundle — at load and at every reload — must also pass the
+    /// trust policy: signed by a trusted key, every file as signed.
+    pub fn load_with_trust(dir: &Path, config: &PolicyConfig, trust: Arc<Trust>) -> Result<PolicyStore, PolicyError> {
         let bundle = Bundle::read(dir)?;
-        let active = prepare(&bundle)?;
+        let provenance = verify(&trust, &bundle)?;
+        let active = prepare(&bundle, provenance)?;
         let metrics = PolicyMetrics::new();
         metrics.set_bundle(&active.digest, &active.revision);
         tracing::info!(
@@ -137,6 +153,7 @@ impl PolicyStore {
             reloading: Mutex::new(()),
             metrics,
             log: DecisionLog::open(&config.decision_log)?,
+            trust,
         };
         Ok(PolicyStore { shared: Arc::new(shared) })
     }
@@ -190,6 +207,7 @@ impl PolicyStore {
             bundle_revision: bundle.revision.clone(),
             eval_time,
             decision_id,
+            provenance: bundle.provenance.clone(),
         })
     }
 
@@ -198,10 +216,14 @@ impl PolicyStore {
         let shared = &*self.shared;
         let _one_at_a_time = shared.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let result = Bundle::read(&shared.dir).and_then(|bundle| {
-            if *bundle.digest() == *shared.active.load().digest {
+            // Before the unchanged check: a file the loader ignores, or the signature itself,
+            // may be what changed.
+            let provenance = verify(&shared.trust, &bundle)?;
+            let current = shared.active.load();
+            if *bundle.digest() == *current.digest && provenance == current.provenance {
                 return Ok(ReloadOutcome::Unchanged);
             }
-            let active = prepare(&bundle)?;
+            let active = prepare(&bundle, provenance)?;
             let outcome = ReloadOutcome::Activated { digest: active.digest.to_string(), revision: active.revision.to_string() };
             shared.metrics.set_bundle(&active.digest, &active.revision);
             tracing::info!(digest = %active.digest, revision = %active.revision, tests = active.tests_passed, "policy bundle reloaded");
@@ -266,6 +288,7 @@ impl PolicyStore {
             revision: active.revision.to_string(),
             loaded_at: active.loaded_at,
             tests_passed: active.tests_passed,
+            provenance: active.provenance.as_deref().cloned(),
             last_error_at: failure.as_ref().map(|(_, at)| *at),
             last_error: failure.map(|(error, _)| error),
         }
@@ -277,8 +300,13 @@ impl PolicyStore {
     }
 }
 
+/// The provenance hook: the trust policy's verdict on exactly the files that were read.
+fn verify(trust: &Trust, bundle: &Bundle) -> Result<Option<Arc<Provenance>>, PolicyError> {
+    Ok(trust.verify_bundle(bundle.dir(), bundle.sources())?.map(Arc::new))
+}
+
 /// Compiles a bundle and runs its tests: the gate every bundle passes before activation.
-fn prepare(bundle: &Bundle) -> Result<ActiveBundle, PolicyError> {
+fn prepare(bundle: &Bundle, provenance: Option<Arc<Provenance>>) -> Result<ActiveBundle, PolicyError> {
     let compiled = bundle.compile()?;
     let report = testing::run(bundle, &compiled, false, TEST_TIMEOUT)?;
     report.check()?;
@@ -289,6 +317,7 @@ fn prepare(bundle: &Bundle) -> Result<ActiveBundle, PolicyError> {
         revision: compiled.revision.into(),
         loaded_at: SystemTime::now(),
         tests_passed: report.passed(),
+        provenance,
     })
 }
 

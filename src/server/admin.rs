@@ -74,6 +74,7 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         "problems": problems,
         "policy": gw.policy.as_ref().map(|p| p.status()),
         "state": state,
+        "trust": gw.trust.status(),
     });
     let mut r = Response::new(body::full(body.to_string()));
     *r.status_mut() = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
