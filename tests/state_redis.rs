@@ -236,3 +236,33 @@ async fn finished_requests_are_pruned_after_retention() {
     let (status, shown) = api(&a, "GET", &format!("/api/approvals/{waiting}"), Some(&bob), "").await;
     assert_eq!((status, shown["status"].as_str()), (StatusCode::OK, Some("pending")), "a pending request is kept");
 }
+
+/// The same approval flow over TLS (`rediss://`, the server's certificate trusted through
+/// `state.redis.ca`), with a password.
+#[tokio::test]
+async fn replicas_share_approvals_over_tls() {
+    let Some(redis) = Redis::start_tls() else { return };
+    let setup = Setup::new();
+    let a = setup.gateway("a", &redis.state_yaml("a"));
+    let b = setup.gateway("b", &redis.state_yaml("b"));
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            a.metric("forge_state_store_up{backend=\"redis\"}").await == 1.0
+        })
+        .await,
+        "connected over TLS: {}",
+        a.logs()
+    );
+    let id = pending_id(&call(&a, &setup.alice(), "echo", json!({"text": "tls"})).await);
+    assert_eq!(approve(&b, &id, &setup.bob()).await.0, StatusCode::OK);
+    assert_eq!(echoed(&call(&a, &setup.alice(), "echo", json!({"text": "tls"})).await), "echo: tls");
+
+    // The near miss: a replica that does not trust the certificate never talks to Redis.
+    let untrusting =
+        redis.state_yaml("c").lines().filter(|l| !l.trim_start().starts_with("ca:")).collect::<Vec<_>>().join("\n");
+    let c = setup.gateway("c", &format!("{untrusting}\n"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(c.metric("forge_state_store_up{backend=\"redis\"}").await, 0.0);
+    let refused = call(&c, &setup.alice(), "echo", json!({"text": "tls"})).await;
+    assert_eq!(refused["error"]["data"]["code"], "approval_unavailable", "{refused}");
+}

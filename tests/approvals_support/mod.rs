@@ -198,6 +198,8 @@ pub struct Redis {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub password_file: PathBuf,
+    /// With TLS: the server's self-signed certificate, which clients trust.
+    tls_cert: Option<PathBuf>,
 }
 
 pub const REDIS_PASSWORD: &str = "test-password-1";
@@ -205,6 +207,15 @@ pub const REDIS_PASSWORD: &str = "test-password-1";
 impl Redis {
     /// `None` (the test then skips) when redis-server is not installed.
     pub fn start() -> Option<Redis> {
+        Self::launch(false)
+    }
+
+    /// The same, serving only TLS with a certificate for `localhost` made here.
+    pub fn start_tls() -> Option<Redis> {
+        Self::launch(true)
+    }
+
+    fn launch(tls: bool) -> Option<Redis> {
         if Command::new("redis-server").arg("--version").output().is_err() {
             eprintln!("SKIPPED: redis-server is not installed (scripts/test.sh installs it)");
             return None;
@@ -213,15 +224,39 @@ impl Redis {
         let dir = tempfile::tempdir().unwrap();
         let password_file = dir.path().join("password");
         std::fs::write(&password_file, format!("{REDIS_PASSWORD}\n")).unwrap();
-        let mut redis = Redis { child: None, port, dir, password_file };
+        let tls_cert = tls.then(|| {
+            let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+            std::fs::write(dir.path().join("key.pem"), certified.signing_key.serialize_pem()).unwrap();
+            let cert = dir.path().join("cert.pem");
+            std::fs::write(&cert, certified.cert.pem()).unwrap();
+            cert
+        });
+        let mut redis = Redis { child: None, port, dir, password_file, tls_cert };
         redis.resume();
         Some(redis)
     }
 
     /// (Re)starts the server on the same port and data directory, and waits for it.
     pub fn resume(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        let mut command = Command::new("redis-server");
+        match &self.tls_cert {
+            Some(cert) => {
+                let key = self.dir.path().join("key.pem");
+                command.args(["--port", "0", "--tls-port", &self.port.to_string(), "--tls-auth-clients", "no"]);
+                command
+                    .arg("--tls-cert-file")
+                    .arg(cert)
+                    .arg("--tls-key-file")
+                    .arg(key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(cert);
+            }
+            None => {
+                command.args(["--port", &self.port.to_string()]);
+            }
+        }
+        let child = command
+            .args(["--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--requirepass", REDIS_PASSWORD])
             .arg("--dir")
             .arg(self.dir.path())
@@ -247,9 +282,12 @@ impl Redis {
 
     /// The `state:` section that points a replica at this server.
     pub fn state_yaml(&self, replica: &str) -> String {
+        let (url, ca) = match &self.tls_cert {
+            Some(cert) => (format!("rediss://localhost:{}", self.port), format!("    ca: {}\n", cert.display())),
+            None => (format!("redis://127.0.0.1:{}", self.port), String::new()),
+        };
         format!(
-            "state:\n  backend: redis\n  redis:\n    url: redis://127.0.0.1:{}\n    password_file: {}\n    replica_id: {replica}\n",
-            self.port,
+            "state:\n  backend: redis\n  redis:\n    url: {url}\n{ca}    password_file: {}\n    replica_id: {replica}\n",
             self.password_file.display()
         )
     }
