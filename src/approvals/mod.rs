@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 pub use config::ApprovalsConfig;
 
-use crate::state::{now_ms, Approval, ApprovalRequest, ApprovalStatus, StateEvent, StateStore, StoreError, Verdict};
+use crate::state::{now_ms, Approval, ApprovalRequest, ApprovalStatus, Ruling, StateEvent, StateStore, StoreError};
 
 /// One call that policy says needs approval.
 pub struct Call<'a> {
@@ -155,14 +155,14 @@ impl Approvals {
 
     /// Approves or denies through the store, which tells every replica.
     pub async fn decide(&self, id: &str, approve: bool, approver: &str, comment: &str) -> Result<Approval, StoreError> {
-        let verdict = Verdict {
+        let ruling = Ruling {
             approve,
             approver: approver.to_string(),
             comment: comment.to_string(),
             valid_for: self.config.approval_ttl,
         };
         let now = now_ms();
-        let result = self.store.decide(id, verdict, now).await;
+        let result = self.store.decide(id, ruling, now).await;
         if let Err(StoreError::NotPending { status: ApprovalStatus::Expired, .. }) = &result {
             self.expire(id, now).await;
         }

@@ -11,8 +11,8 @@ use redb::{Database, ReadableTable, TableDefinition};
 use tokio::sync::broadcast;
 
 use super::{
-    event_channel, Approval, ApprovalRequest, ApprovalState, ApprovalStatus, Health, Rate, RateOutcome, StateEvent,
-    StateStore, StoreError, StoreResult, Verdict,
+    event_channel, Approval, ApprovalRequest, ApprovalState, ApprovalStatus, Health, Rate, RateOutcome, Ruling,
+    StateEvent, StateStore, StoreError, StoreResult,
 };
 use crate::ratelimit::LocalGcra;
 
@@ -107,20 +107,20 @@ fn decode(bytes: &[u8]) -> StoreResult<Approval> {
 }
 
 /// The decision rules every backend applies (the Redis store in Lua, the same way).
-pub(super) fn apply_verdict(approval: &mut Approval, verdict: &Verdict, now_ms: u64) -> StoreResult<()> {
+pub(super) fn apply_verdict(approval: &mut Approval, ruling: &Ruling, now_ms: u64) -> StoreResult<()> {
     let status = approval.status_at(now_ms);
     if status != ApprovalStatus::Pending {
         return Err(StoreError::NotPending { id: approval.request.id.clone(), status });
     }
     approval.state = ApprovalState {
-        status: if verdict.approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied },
-        expires_at_ms: if verdict.approve {
-            now_ms + verdict.valid_for.as_millis() as u64
+        status: if ruling.approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied },
+        expires_at_ms: if ruling.approve {
+            now_ms + ruling.valid_for.as_millis() as u64
         } else {
             approval.state.expires_at_ms
         },
-        decided_by: Some(verdict.approver.clone()),
-        comment: Some(verdict.comment.clone()),
+        decided_by: Some(ruling.approver.clone()),
+        comment: Some(ruling.comment.clone()),
         decided_at_ms: Some(now_ms),
     };
     Ok(())
@@ -185,9 +185,9 @@ impl StateStore for EmbeddedStore {
         })
     }
 
-    fn decide<'a>(&'a self, id: &'a str, verdict: Verdict, now_ms: u64) -> BoxFuture<'a, StoreResult<Approval>> {
+    fn decide<'a>(&'a self, id: &'a str, ruling: Ruling, now_ms: u64) -> BoxFuture<'a, StoreResult<Approval>> {
         let events = self.events.clone();
-        let update = self.update(id, move |approval| apply_verdict(approval, &verdict, now_ms).map(|()| true));
+        let update = self.update(id, move |approval| apply_verdict(approval, &ruling, now_ms).map(|()| true));
         async move {
             let (approval, _) = update.await?;
             let _ = events.send(StateEvent::ApprovalDecided { id: approval.request.id.clone() });
@@ -330,8 +330,8 @@ mod tests {
         }
     }
 
-    fn verdict(approve: bool) -> Verdict {
-        Verdict { approve, approver: "bob".into(), comment: "ok".into(), valid_for: Duration::from_secs(60) }
+    fn ruling(approve: bool) -> Ruling {
+        Ruling { approve, approver: "bob".into(), comment: "ok".into(), valid_for: Duration::from_secs(60) }
     }
 
     #[tokio::test]
@@ -345,11 +345,11 @@ mod tests {
         assert_eq!(first.state.status, ApprovalStatus::Pending);
         assert!(!store.consume("a1", 3000).await.unwrap(), "a pending request releases nothing");
 
-        let approved = store.decide("a1", verdict(true), 3000).await.unwrap();
+        let approved = store.decide("a1", ruling(true), 3000).await.unwrap();
         assert_eq!(approved.state.status, ApprovalStatus::Approved);
         assert_eq!(approved.state.expires_at_ms, 63_000);
         assert_eq!(events.recv().await.unwrap(), StateEvent::ApprovalDecided { id: "a1".into() });
-        assert!(matches!(store.decide("a1", verdict(false), 3500).await, Err(StoreError::NotPending { .. })));
+        assert!(matches!(store.decide("a1", ruling(false), 3500).await, Err(StoreError::NotPending { .. })));
 
         assert!(store.consume("a1", 4000).await.unwrap());
         assert!(!store.consume("a1", 4001).await.unwrap(), "single use");
@@ -363,16 +363,16 @@ mod tests {
         let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
         store.request_approval(request("a1", "b1", 0), 1000).await.unwrap();
         assert!(matches!(
-            store.decide("a1", verdict(true), 1000).await,
+            store.decide("a1", ruling(true), 1000).await,
             Err(StoreError::NotPending { status: ApprovalStatus::Expired, .. })
         ));
         assert!(store.expire("a1", 1000).await.unwrap());
         assert!(!store.expire("a1", 1001).await.unwrap(), "expired once");
 
         store.request_approval(request("a2", "b2", 0), 1000).await.unwrap();
-        store.decide("a2", verdict(true), 500).await.unwrap();
+        store.decide("a2", ruling(true), 500).await.unwrap();
         assert!(!store.consume("a2", 500 + 60_000).await.unwrap(), "an approval past its validity is not used");
-        assert!(matches!(store.decide("missing", verdict(true), 0).await, Err(StoreError::NotFound(_))));
+        assert!(matches!(store.decide("missing", ruling(true), 0).await, Err(StoreError::NotFound(_))));
     }
 
     #[tokio::test]
@@ -380,7 +380,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
         store.request_approval(request("done", "b1", 0), 1000).await.unwrap();
-        store.decide("done", verdict(false), 10).await.unwrap();
+        store.decide("done", ruling(false), 10).await.unwrap();
         store.request_approval(request("waiting", "b2", 0), 1_000_000).await.unwrap();
         store.request_approval(request("recent", "b3", 5000), 6000).await.unwrap();
         assert_eq!(store.prune(4000, 7000).await.unwrap(), 1, "only the old, denied and lapsed one");

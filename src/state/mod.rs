@@ -132,7 +132,7 @@ impl Approval {
 
 /// An approver's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Verdict {
+pub struct Ruling {
     pub approve: bool,
     pub approver: String,
     pub comment: String,
@@ -187,7 +187,7 @@ pub trait StateStore: Send + Sync {
     /// Every approval still stored, newest first.
     fn approvals(&self) -> BoxFuture<'_, StoreResult<Vec<Approval>>>;
     /// Approves or denies a pending, unexpired request and announces it to every replica.
-    fn decide<'a>(&'a self, id: &'a str, verdict: Verdict, now_ms: u64) -> BoxFuture<'a, StoreResult<Approval>>;
+    fn decide<'a>(&'a self, id: &'a str, ruling: Ruling, now_ms: u64) -> BoxFuture<'a, StoreResult<Approval>>;
     /// Marks an approved, unexpired approval used. `true` exactly once per approval.
     fn consume<'a>(&'a self, id: &'a str, now_ms: u64) -> BoxFuture<'a, StoreResult<bool>>;
     /// Records a request or approval as expired; `true` if this call changed it.

@@ -35,8 +35,8 @@ use tokio::sync::broadcast;
 
 use super::config::RedisConfig;
 use super::{
-    event_channel, Approval, ApprovalRequest, ApprovalState, ApprovalStatus, Health, Rate, RateOutcome, StateEvent,
-    StateStore, StoreError, StoreResult, Verdict,
+    event_channel, Approval, ApprovalRequest, ApprovalState, ApprovalStatus, Health, Rate, RateOutcome, Ruling,
+    StateEvent, StateStore, StoreError, StoreResult,
 };
 
 /// How long one blocking read of the event stream waits before looping.
@@ -346,10 +346,10 @@ impl StateStore for RedisStore {
         .boxed()
     }
 
-    fn decide<'a>(&'a self, id: &'a str, verdict: Verdict, now_ms: u64) -> BoxFuture<'a, StoreResult<Approval>> {
+    fn decide<'a>(&'a self, id: &'a str, ruling: Ruling, now_ms: u64) -> BoxFuture<'a, StoreResult<Approval>> {
         async move {
             let mut conn = self.conn.clone();
-            let status = if verdict.approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
+            let status = if ruling.approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
             let outcome: String = self.health.observe(
                 self.scripts
                     .decide
@@ -357,9 +357,9 @@ impl StateStore for RedisStore {
                     .key(self.keys.named("events"))
                     .arg(status.to_string())
                     .arg(now_ms)
-                    .arg(now_ms + verdict.valid_for.as_millis() as u64)
-                    .arg(&verdict.approver)
-                    .arg(&verdict.comment)
+                    .arg(now_ms + ruling.valid_for.as_millis() as u64)
+                    .arg(&ruling.approver)
+                    .arg(&ruling.comment)
                     .arg(self.stream_max_len)
                     .arg(id)
                     .invoke_async(&mut conn)
