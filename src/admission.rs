@@ -25,8 +25,7 @@ impl Gateway {
         accepts_stream: bool,
     ) -> Result<(), http::Response<Body>> {
         let id = payload.sole_request_id();
-        for admission in admissions {
-            let Some(limit) = &admission.rate_limit else { continue };
+        for limit in admissions.iter().filter_map(|a| a.rate_limit.as_ref()) {
             let rate = Rate { limit: limit.limit, period_ms: limit.period_seconds.saturating_mul(1000) };
             if let RateOutcome::Limited { retry_after_ms } = self.rate_limiter.check(&limit.key, rate).await {
                 tracing::warn!(key = %limit.key, limit = limit.limit, period_s = limit.period_seconds, principal = %log.principal, "rate limit exceeded");
@@ -60,27 +59,14 @@ impl Gateway {
                 return Err(refuse("approval_required", "a notification cannot wait for approval; it is refused"));
             };
             let empty = Value::Object(Default::default());
-            let arguments = request.params.as_ref().and_then(|p| p.get("arguments")).unwrap_or(&empty);
             let call = Call {
                 caller: principal.label(),
                 tool: request.subject().unwrap_or(&request.method),
-                arguments,
+                arguments: request.params.as_ref().and_then(|p| p.get("arguments")).unwrap_or(&empty),
                 bundle_revision: &admission.bundle_revision,
                 reason,
             };
-            let mut gate = self.approvals.check(&call).await;
-            // A client that can open the page itself is sent there (URL elicitation); one
-            // that reads a streaming answer waits here, held, for the decision (from any
-            // replica); anyone else is told to retry.
-            let hold = self.approvals.config.hold_timeout;
-            let held = accepts_stream && !hold.is_zero() && !elicits_by_url(request);
-            if let (Gate::Pending(approval), true) = (&gate, held) {
-                tracing::info!(approval_id = %approval.request.id, timeout = ?hold, "holding the call until an approver decides");
-                if self.approvals.wait_for_decision(&approval.request.id, hold).await.is_some() {
-                    gate = self.approvals.check(&call).await;
-                }
-            }
-            match gate {
+            match self.approval_for(&call, request, accepts_stream).await {
                 Gate::Release(approval) => {
                     tracing::info!(approval_id = %approval.request.id, approver = approval.state.decided_by.as_deref(), "approved call released");
                 }
@@ -93,14 +79,34 @@ impl Gateway {
                     return Err(self.reply(log, id, error(code::POLICY_DENIED, &text, data), "denied"));
                 }
                 Gate::Unavailable(_) => {
-                    return Err(refuse(
-                        "approval_unavailable",
-                        "approval cannot be checked right now (the state store is unavailable); retry later",
-                    ))
+                    let text = "approval cannot be checked right now (the state store is unavailable); retry later";
+                    return Err(refuse("approval_unavailable", text));
                 }
             }
         }
         Ok(())
+    }
+
+    /// The call's approval. A client that can open the page itself is sent there (URL
+    /// elicitation); one that reads a streaming answer waits here, held, for the decision
+    /// (from any replica); anyone else is told to retry.
+    async fn approval_for(
+        &self,
+        call: &Call<'_>,
+        request: &crate::mcp::jsonrpc::Request,
+        accepts_stream: bool,
+    ) -> Gate {
+        let gate = self.approvals.check(call).await;
+        let hold = self.approvals.config.hold_timeout;
+        let Gate::Pending(approval) = &gate else { return gate };
+        if !accepts_stream || hold.is_zero() || elicits_by_url(request) {
+            return gate;
+        }
+        tracing::info!(approval_id = %approval.request.id, timeout = ?hold, "holding the call until an approver decides");
+        match self.approvals.wait_for_decision(&approval.request.id, hold).await {
+            Some(_) => self.approvals.check(call).await,
+            None => gate,
+        }
     }
 
     /// The caller is told the call is pending: as an `input_required` result pointing at the
