@@ -205,6 +205,7 @@ async fn the_shared_rate_limit_holds_across_both_replicas() {
             limited += 1;
         }
     }
+    eprintln!("shared rate limit: {allowed} of 300 calls admitted against a limit of {ADD_LIMIT}");
     let tolerance = ADD_LIMIT / 100;
     assert!(allowed.abs_diff(ADD_LIMIT) <= tolerance, "allowed {allowed} of 300 against a limit of {ADD_LIMIT}");
     assert_eq!(allowed + limited, 300);
