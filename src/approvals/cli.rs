@@ -25,20 +25,28 @@ pub struct ApprovalsArgs {
 pub enum ApprovalsCommand {
     /// List approval requests (pending ones unless --all).
     List {
+        /// Also list decided, used and expired requests.
         #[arg(long)]
         all: bool,
     },
     /// Show one request: caller, tool, masked arguments, reason, status.
-    Show { id: String },
+    Show {
+        /// The approval request's id (from `list`, or the caller's error message).
+        id: String,
+    },
     /// Approve a pending request; the caller's identical retry then goes through.
     Approve {
+        /// The approval request's id.
         id: String,
+        /// Recorded with the decision and shown to the caller.
         #[arg(long, default_value = "")]
         comment: String,
     },
     /// Deny a pending request.
     Deny {
+        /// The approval request's id.
         id: String,
+        /// Recorded with the decision and shown to the caller.
         #[arg(long, default_value = "")]
         comment: String,
     },
