@@ -267,3 +267,20 @@ async fn replicas_share_approvals_over_tls() {
     let refused = call(&c, &setup.alice(), "echo", json!({"text": "tls"})).await;
     assert_eq!(refused["error"]["data"]["code"], "approval_unavailable", "{refused}");
 }
+
+/// A replica starts, degraded, while Redis is down, and connects once it is up.
+#[tokio::test]
+async fn a_replica_starts_while_redis_is_down() {
+    let Some(mut redis) = Redis::start() else { return };
+    redis.stop();
+    let setup = Setup::new();
+    let a = setup.gateway("a", &redis.state_yaml("a"));
+    let refused = call(&a, &setup.alice(), "echo", json!({"text": "early"})).await;
+    assert_eq!(refused["error"]["data"]["code"], "approval_unavailable", "{refused}");
+    redis.resume();
+    let up = eventually(Duration::from_secs(10), || async {
+        a.metric("forge_state_store_up{backend=\"redis\"}").await == 1.0
+    });
+    assert!(up.await, "connected without a restart");
+    pending_id(&call(&a, &setup.alice(), "echo", json!({"text": "early"})).await);
+}
