@@ -31,3 +31,7 @@ cargo test --locked 2>&1 | tee "$log"
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"
+
+# After cargo test: the chart is tested against the forge binary it built (forge webhook).
+echo "== deployment: helm chart, terraform, dashboard, alerts, Dockerfile"
+tests/deploy/run.sh

@@ -644,6 +644,10 @@ impl Gateway {
         let method = log.method_label();
         self.metrics.requests.with_label_values(&[method, outcome]).inc();
         self.metrics.request_duration.with_label_values(&[method, outcome]).observe(elapsed.as_secs_f64());
+        if method == "tools/call" {
+            let listed = log.subject.as_deref().filter(|tool| self.tools.with_definition(tool, |d| d.is_some()));
+            self.metrics.tool_calls.with_label_values(&[outcome, listed.unwrap_or("unlisted")]).inc();
+        }
         tracing::info!(
             target: "forge::access",
             method = %log.method,

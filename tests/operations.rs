@@ -92,6 +92,27 @@ async fn metrics_count_requests_by_method_and_outcome() {
 }
 
 #[tokio::test]
+async fn tool_calls_are_counted_by_tool_only_for_tools_the_upstream_listed() {
+    let tools = r#"{"jsonrpc":"2.0","id":42,"result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}}"#;
+    let upstream = stand_in(Behaviour::Respond { content_type: "application/json", body: tools.into() }).await;
+    let gw = Gateway::start(&["--upstream", &upstream.url]);
+    let client = gw.client();
+    client.post("/mcp", TOOLS_CALL, &[]).await;
+    client.post("/mcp", r#"{"jsonrpc":"2.0","id":42,"method":"tools/list"}"#, &[]).await;
+    client.post("/mcp", TOOLS_CALL, &[]).await;
+    let made_up = r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"x-7f3a9","arguments":{}}}"#;
+    client.post("/mcp", made_up, &[]).await;
+    assert_eq!(gw.metric("forge_mcp_tool_calls_total{outcome=\"ok\",tool=\"echo\"}").await, 1.0, "after the list");
+    assert_eq!(
+        gw.metric("forge_mcp_tool_calls_total{outcome=\"ok\",tool=\"unlisted\"}").await,
+        2.0,
+        "echo before the list and a name the upstream never listed share one label"
+    );
+    let (_, text) = gw.admin_get("/metrics").await;
+    assert!(!text.contains("x-7f3a9"), "a caller's tool name never becomes a label");
+}
+
+#[tokio::test]
 async fn json_logs_have_one_line_per_request_and_never_the_token() {
     let upstream = stand_in(ok_upstream()).await;
     let gw = Gateway::start(&["--upstream", &upstream.url, "--log-format", "json"]);

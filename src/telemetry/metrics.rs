@@ -11,6 +11,10 @@ pub struct Metrics {
     /// MCP requests by method and outcome (`ok`, `error`, `rejected`, `upstream_error`).
     pub requests: IntCounterVec,
     pub request_duration: HistogramVec,
+    /// `tools/call` requests by outcome and tool. Only tools the upstream listed get their
+    /// own label (`unlisted` for the rest): callers choose tool names, the upstream's
+    /// catalogue bounds them.
+    pub tool_calls: IntCounterVec,
     /// Every JSON-RPC message inspected, by direction and kind.
     pub messages: IntCounterVec,
     pub sessions_active: IntGauge,
@@ -65,6 +69,11 @@ impl Metrics {
                 &["method", "outcome"],
             ),
             request_duration,
+            tool_calls: counter(
+                "forge_mcp_tool_calls_total",
+                "tools/call requests handled, by outcome and tool (unlisted: a tool the upstream never listed)",
+                &["outcome", "tool"],
+            ),
             messages: counter(
                 "forge_mcp_messages_total",
                 "JSON-RPC messages inspected, by direction and kind",
