@@ -1,6 +1,8 @@
 //! Micro-benchmarks of bearer-token verification with the issuer's keys already cached (the
 //! per-request cost once the JWKS is loaded): ES256, the common choice, and EdDSA for
-//! comparison. Run with `cargo bench --bench auth`.
+//! comparison; each with the verified-token cache off (`…_cached_key`: the signature is
+//! checked every time) and on (`…_remembered_token`: a caller presenting the same token
+//! again). Run with `cargo bench --bench auth`.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -11,6 +13,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use std::hint::black_box;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+// The allocator the gateway runs with (src/main.rs), so the numbers are the gateway's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ISSUER: &str = "https://idp.example";
 const RESOURCE: &str = "https://gw.example/mcp";
@@ -47,10 +53,16 @@ fn verify_cached(c: &mut Criterion) {
     let path = dir.path().join("jwks.json");
     let keys: Vec<_> = cases.iter().map(|c| c.jwk.clone()).collect();
     std::fs::write(&path, json!({ "keys": keys }).to_string()).unwrap();
-    let yaml = format!("mode: required\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: {}\n", path.display());
-    let config: AuthConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+    let authenticator = |token_cache: bool| {
+        let yaml = format!(
+            "mode: required\ntoken_cache:\n  enabled: {token_cache}\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: {}\n",
+            path.display()
+        );
+        let config: AuthConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+        runtime.block_on(Authenticator::new(&config, RESOURCE)).unwrap()
+    };
     // Built before any token is minted, so verification uses the gateway's own crypto provider.
-    let auth = runtime.block_on(Authenticator::new(&config, RESOURCE)).unwrap();
+    let (verifying, remembering) = (authenticator(false), authenticator(true));
     let uri: Uri = "/mcp".parse().unwrap();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let claims =
@@ -67,10 +79,12 @@ fn verify_cached(c: &mut Criterion) {
         let token = jsonwebtoken::encode(&header, &claims, &key).unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
-        runtime.block_on(auth.authenticate(&headers, &uri)).unwrap().expect("the token verifies");
-        group.bench_function(format!("verify_{}_cached_key", case.name), |b| {
-            b.iter(|| runtime.block_on(auth.authenticate(black_box(&headers), &uri)).unwrap())
-        });
+        for (auth, what) in [(&verifying, "cached_key"), (&remembering, "remembered_token")] {
+            runtime.block_on(auth.authenticate(&headers, &uri)).unwrap().expect("the token verifies");
+            group.bench_function(format!("verify_{}_{what}", case.name), |b| {
+                b.iter(|| runtime.block_on(auth.authenticate(black_box(&headers), &uri)).unwrap())
+            });
+        }
     }
     group.finish();
 }

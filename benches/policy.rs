@@ -11,6 +11,10 @@ use forge::mcp::jsonrpc::{self, Message, Payload};
 use forge::policy::{Direction, PolicyConfig, PolicyInput, PolicyStore, RequestView};
 use serde_json::{json, Value};
 
+// The allocator the gateway runs with (src/main.rs), so the numbers are the gateway's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn message(text: &str) -> Message {
     match jsonrpc::parse(text.as_bytes(), 64).expect("valid JSON-RPC") {
         Payload::Single(m) => m,

@@ -14,6 +14,7 @@ interim := {
 
 test_server_requests_are_allowed_and_visible if {
 	count(server_requests.deny) == 0 with input.message as sampling
+		with data.forge.config.blocked_server_requests as []
 	server_requests.methods == {"sampling/createMessage"} with input.message as sampling
 }
 

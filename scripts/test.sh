@@ -28,6 +28,9 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --locked 2>&1 | tee "$log"
 
+echo "== detector plugins (wasm-plugins/)"
+wasm-plugins/test.sh 2>&1 | tee -a "$log"
+
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "%d passed, %d failed\n", p, f }' "$log"

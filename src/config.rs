@@ -20,7 +20,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(field: &str, message: impl Into<String>) -> Self {
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
         ConfigError { field: field.to_string(), message: message.into(), location: String::new() }
     }
 
@@ -54,6 +54,8 @@ pub struct Config {
     pub state: crate::state::StateConfig,
     /// Human approval of the calls policy marks `require_approval`.
     pub approvals: crate::approvals::ApprovalsConfig,
+    /// OpenTelemetry traces over OTLP/HTTP; off by default.
+    pub tracing: crate::telemetry::TracingConfig,
     /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
     pub trust: Option<crate::provenance::TrustConfig>,
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
@@ -76,6 +78,7 @@ impl Default for Config {
             policy: Default::default(),
             state: Default::default(),
             approvals: Default::default(),
+            tracing: Default::default(),
             trust: None,
             shutdown_grace: Duration::from_secs(30),
         }
@@ -302,19 +305,7 @@ impl Config {
     }
 
     pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = if text.trim().is_empty() {
-            Config::default()
-        } else {
-            serde_yaml_ng::from_str(text).map_err(|e| {
-                let line = e.location().map(|l| l.line());
-                ConfigError::new("config", yaml_message(&e)).at_line(line)
-            })?
-        };
-        config.validate().map_err(|e| {
-            let line = line_of(text, &e.field);
-            e.at_line(line)
-        })?;
-        Ok(config)
+        parse_yaml(text, Config::validate)
     }
 
     /// Applies the environment variables Kubernetes users expect to set.
@@ -330,6 +321,18 @@ impl Config {
         }
         if let Some(v) = env("FORGE_STATE_DIR") {
             self.state_dir = v.into();
+        }
+        if let Some(v) = env("FORGE_POLICY_BUNDLE") {
+            self.policy.bundle = v.into();
+        }
+        if let Some(v) = env("FORGE_POLICY_MODE") {
+            self.policy.mode = match v.as_str() {
+                "enforce" => crate::policy::Mode::Enforce,
+                "audit" => crate::policy::Mode::Audit,
+                other => {
+                    return Err(ConfigError::new("FORGE_POLICY_MODE", format!("`{other}` is not enforce or audit")))
+                }
+            };
         }
         if let Some(v) = env("FORGE_LOG_FORMAT") {
             self.log.format = match v.as_str() {
@@ -390,6 +393,9 @@ impl Config {
         if let Err((field, message)) = self.state.validate().and_then(|()| self.approvals.validate()) {
             return Err(ConfigError::new(field, message));
         }
+        if let Err(e) = self.tracing.validate() {
+            return Err(ConfigError::new(e.field, e.message));
+        }
         if let Some(Err((field, message))) = self.trust.as_ref().map(|t| t.keys()) {
             return Err(ConfigError::new(&field, message));
         }
@@ -409,6 +415,27 @@ impl Config {
             _ => "/mcp".to_string(),
         }
     }
+}
+
+/// Parses a YAML config document (empty: all defaults) and validates it; errors name the
+/// field and, where known, its line. Shared by every configuration file Forge reads.
+pub fn parse_yaml<T: serde::de::DeserializeOwned + Default>(
+    text: &str,
+    validate: impl FnOnce(&T) -> Result<(), ConfigError>,
+) -> Result<T, ConfigError> {
+    let config: T = if text.trim().is_empty() {
+        T::default()
+    } else {
+        serde_yaml_ng::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            ConfigError::new("config", yaml_message(&e)).at_line(line)
+        })?
+    };
+    validate(&config).map_err(|e| {
+        let line = line_of(text, &e.field);
+        e.at_line(line)
+    })?;
+    Ok(config)
 }
 
 /// serde_yaml_ng appends "at line N column M"; the line goes in front instead.
@@ -551,6 +578,15 @@ mod tests {
         assert_eq!(c.listen.port(), 7000);
         assert_eq!(c.mcp_path(), "/mcp");
         assert!(c.apply_env(|k| (k == "FORGE_LISTEN").then(|| "nope".into())).is_err());
+        c.apply_env(|k| match k {
+            "FORGE_POLICY_BUNDLE" => Some("/etc/forge/policies".into()),
+            "FORGE_POLICY_MODE" => Some("audit".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.policy.bundle, PathBuf::from("/etc/forge/policies"));
+        assert_eq!(c.policy.mode, crate::policy::Mode::Audit);
+        assert!(c.apply_env(|k| (k == "FORGE_POLICY_MODE").then(|| "off".into())).is_err());
     }
 
     #[test]

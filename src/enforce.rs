@@ -4,11 +4,16 @@
 //! Every rewrite produces a new message that is evaluated again before it goes anywhere: a
 //! stage never trusts its own output.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use serde_json::Value;
 
 use crate::gateway::Gateway;
 use crate::identity::Principal;
-use crate::mcp::jsonrpc::{Message, Outcome, Request, Response};
+use crate::mcp::headers::{PROTOCOL_VERSION, SESSION_ID};
+use crate::mcp::jsonrpc::{Id, Message, Outcome, Request, Response};
 use crate::policy::{Direction, Evaluation, PolicyInput, RequestView, SessionView};
 
 /// Why the gateway refuses a message, as the caller will read it.
@@ -29,6 +34,9 @@ pub enum Verdict {
     Replace(Message),
     /// Relay nothing.
     Drop,
+    /// A refused server→client request: relay nothing, and answer the upstream with this
+    /// error, as the client would have, so the server does not wait for an answer forever.
+    Answer(Response),
 }
 
 /// What a client message that policy let through must still pass before it is forwarded
@@ -47,6 +55,26 @@ pub struct Context<'a> {
     pub principal: &'a Principal,
     pub session: Option<SessionView>,
     pub request: RequestView,
+}
+
+/// What identifies the client's session to the upstream, taken from the request whose
+/// response stream may carry server requests: `Host`, `Mcp-Session-Id` and
+/// `MCP-Protocol-Version`. (On the legacy transport the session is in the endpoint's query.)
+#[derive(Debug, Clone, Default)]
+pub struct SessionRoute {
+    headers: HeaderMap,
+}
+
+impl SessionRoute {
+    pub fn of(request: &HeaderMap) -> SessionRoute {
+        let mut headers = HeaderMap::new();
+        for name in [header::HOST, HeaderName::from_static(SESSION_ID), HeaderName::from_static(PROTOCOL_VERSION)] {
+            if let Some(value) = request.get(&name) {
+                headers.insert(name, value.clone());
+            }
+        }
+        SessionRoute { headers }
+    }
 }
 
 /// How many times a rewritten message may be rewritten again before the gateway gives up.
@@ -119,6 +147,43 @@ impl Gateway {
         withhold(&current, refusal)
     }
 
+    /// Sends `answer` — the error refusing a server's request — to the upstream on the
+    /// session the request came on, as the client's own answer would have gone. It runs in
+    /// the background: the stream it came on keeps flowing meanwhile.
+    pub fn answer_upstream(self: &Arc<Self>, session: &SessionRoute, path: String, answer: Response) {
+        let message = Message::Response(answer);
+        let body = Bytes::from(serde_json::to_vec(&message.to_value()).expect("JSON serializes"));
+        let mut headers = session.headers.clone();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        let outbound = crate::upstream::Outbound {
+            method: Method::POST,
+            path_and_query: path,
+            authority: None,
+            headers,
+            body,
+            payload: Some(crate::mcp::jsonrpc::Payload::Single(message)),
+        };
+        let gw = self.clone();
+        tokio::spawn(async move {
+            match gw.upstream.send(outbound).await {
+                Ok(response) if response.status().is_success() => {
+                    tracing::info!("answered a refused server request to the upstream");
+                }
+                Ok(response) => {
+                    tracing::warn!(
+                        status = response.status().as_u16(),
+                        "the upstream refused the answer to its refused request"
+                    );
+                }
+                Err(e) => {
+                    gw.metrics.upstream_errors.with_label_values(&[e.kind.label()]).inc();
+                    tracing::warn!(error = %e, "could not answer a refused server request to the upstream");
+                }
+            }
+        });
+    }
+
     fn policy_failed(&self, e: &crate::policy::PolicyError) -> Refusal {
         tracing::error!(error = %e, "policy evaluation failed; refusing the message");
         let reason = e.deny_reason();
@@ -154,16 +219,15 @@ fn admission_of(evaluation: &Evaluation) -> Admission {
     }
 }
 
-/// A refused response becomes an error answering the same request; anything else refused
-/// from the server (a request or notification to the client) is not relayed.
+/// A refused response becomes an error answering the same request; a refused server request
+/// is answered to the upstream with that error instead; a refused notification is not relayed.
 fn withhold(message: &Message, refusal: Refusal) -> Verdict {
     tracing::warn!(code = %refusal.code, reason = %refusal.message, "policy withheld a message from the upstream");
+    let error = |id: Option<Id>| Response { id, outcome: Outcome::Error(refusal_error(&refusal)) };
     match message {
-        Message::Response(response) => Verdict::Replace(Message::Response(Response {
-            id: response.id.clone(),
-            outcome: Outcome::Error(refusal_error(&refusal)),
-        })),
-        _ => Verdict::Drop,
+        Message::Response(response) => Verdict::Replace(Message::Response(error(response.id.clone()))),
+        Message::Request(request) => Verdict::Answer(error(Some(request.id.clone()))),
+        Message::Notification(_) => Verdict::Drop,
     }
 }
 

@@ -167,7 +167,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let _watcher = match (&tls, gw.config.tls.reload) {
         (Some((reloading, paths)), true) => Some(
             reloading
-                .watch(paths.clone(), gw.config.tls.clone(), gw.metrics.clone())
+                .watch(paths.clone(), gw.config.tls.clone(), gw.metrics.tls_reloads.clone())
                 .context("watching the TLS certificate for changes")?,
         ),
         _ => None,
@@ -201,15 +201,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
 }
 
 async fn shutdown_signal(gw: Arc<Gateway>, shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
+    let name = listener::shutdown_signal().await;
     tracing::info!(signal = name, "shutting down: no new connections; finishing in-flight requests");
     gw.draining.store(true, Ordering::Relaxed);
     shutdown.cancel();

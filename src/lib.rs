@@ -21,3 +21,4 @@ pub mod state;
 pub mod stream;
 pub mod telemetry;
 pub mod upstream;
+pub mod webhook;

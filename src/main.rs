@@ -41,6 +41,8 @@ enum Command {
     /// Sign WASM plugins and verify their signatures.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Run the Kubernetes admission webhook that injects the Forge sidecar (docs/injection.md).
+    Webhook(WebhookArgs),
 }
 
 #[derive(Subcommand)]
@@ -94,6 +96,28 @@ enum PluginCommand {
         #[arg(long)]
         manifest: Option<PathBuf>,
     },
+}
+
+#[derive(Args)]
+struct WebhookArgs {
+    /// The webhook's YAML config: the sidecar image, TLS, policy, … (docs/injection.md).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// PEM certificate the API server sees; reloaded when it changes.
+    #[arg(long)]
+    tls_cert: PathBuf,
+    /// PEM private key for --tls-cert.
+    #[arg(long)]
+    tls_key: PathBuf,
+    /// Address for AdmissionReviews (POST /mutate).
+    #[arg(long, default_value = "0.0.0.0:8443")]
+    listen: std::net::SocketAddr,
+    /// Address for /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    admin_listen: std::net::SocketAddr,
+    /// Log format.
+    #[arg(long, env = "FORGE_LOG_FORMAT", value_enum, default_value = "json")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -209,6 +233,10 @@ fn main() -> ExitCode {
             drop(stdout);
             run(args)
         }
+        Command::Webhook(args) => {
+            drop(stdout);
+            webhook(args)
+        }
         Command::Config(ConfigCommand::Check { file }) => Config::from_file(&file).map(|config| {
             println!(
                 "{}: ok (upstream: {})",
@@ -267,7 +295,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     config.validate()?;
     config.upstream.parse()?;
-    let _log_guard = forge::telemetry::init_logging(&config.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Declared after the runtime so they are dropped first: flushing traces needs it.
+    let _telemetry = forge::telemetry::init_logging_and_tracing(&config.log, &config.tracing, runtime.handle())?;
     runtime.block_on(forge::gateway::run(config))
+}
+
+fn webhook(args: WebhookArgs) -> anyhow::Result<()> {
+    let config = forge::webhook::WebhookConfig::from_file(&args.config)?;
+    let log = forge::config::LogConfig { format: args.log_format, ..Default::default() };
+    let _log_guard = forge::telemetry::init_logging(&log);
+    let options = forge::webhook::server::Options {
+        listen: args.listen,
+        admin_listen: args.admin_listen,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(forge::webhook::server::run(config, options))
 }

@@ -29,7 +29,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 
 use crate::body::{self, Body, ReadError};
-use crate::enforce::{refusal_error, Context, Refusal, Verdict};
+use crate::enforce::{refusal_error, Context, Refusal, SessionRoute, Verdict};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::mcp::headers::{self, SESSION_ID};
@@ -90,6 +90,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         }
     };
     log.describe(&payload);
+    crate::telemetry::tracing_otel::describe(&payload, &parts.headers, log.session.as_deref());
 
     // 3. Mirrored headers agree with the body.
     if let Err(mismatch) = gw.check_headers(&parts.headers, &payload) {
@@ -141,7 +142,9 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     let requests: HashMap<Id, JsonRpcRequest> = payload.requests().map(|r| (r.id.clone(), r.clone())).collect();
     let initialize = payload.requests().find(|r| r.method == "initialize").cloned();
     let reply_id = payload.sole_request_id().cloned();
+    let route = SessionRoute::of(&parts.headers);
     gw.auth.strip_credentials(&mut parts.headers);
+    crate::telemetry::tracing_otel::inject_headers(&mut parts.headers);
     // On the legacy transport the answers come on the session's SSE stream, not here.
     if parts.uri.path() != gw.mcp_path {
         gw.expect_legacy_answers(&path_and_query(&parts.uri), payload.requests());
@@ -184,6 +187,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         requests,
         cx: cx.into_owned(&gw, session.as_deref()),
         session,
+        route,
         legacy_endpoint: Default::default(),
     };
     let response = match content_type(&head.headers) {
@@ -270,6 +274,7 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
             requests: HashMap::new(),
             cx,
             session: log.session.clone(),
+            route: SessionRoute::of(req.headers()),
             legacy_endpoint: Default::default(),
         };
         let on_event: crate::stream::OnEvent = if legacy {
@@ -292,6 +297,8 @@ struct ResponseContext {
     requests: HashMap<Id, JsonRpcRequest>,
     cx: OwnedContext,
     session: Option<String>,
+    /// Where to answer the server's requests that policy refuses.
+    route: SessionRoute,
     /// A legacy stream's message endpoint (path and query), once announced.
     legacy_endpoint: std::sync::Mutex<Option<String>>,
 }
@@ -397,6 +404,10 @@ impl ResponseContext {
                 Verdict::Forward => Some(message.to_value()),
                 Verdict::Replace(replacement) => Some(replacement.to_value()),
                 Verdict::Drop => None,
+                Verdict::Answer(answer) => {
+                    self.answer_upstream(answer);
+                    None
+                }
             })
             .collect();
         let body = match (payload, kept.len()) {
@@ -405,6 +416,14 @@ impl ResponseContext {
             (Payload::Batch(_), _) => Value::Array(kept),
         };
         Some(Bytes::from(serde_json::to_vec(&body).expect("JSON serializes")))
+    }
+
+    /// Answers a refused server request upstream: on the legacy transport at the stream's
+    /// message endpoint, otherwise at the MCP endpoint on the request's session.
+    fn answer_upstream(&self, answer: jsonrpc::Response) {
+        let legacy = self.legacy_endpoint.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let path = legacy.unwrap_or_else(|| self.gw.mcp_path.clone());
+        self.gw.answer_upstream(&self.route, path, answer);
     }
 
     /// The request an answer answers: one of this exchange's, or on a legacy stream, one

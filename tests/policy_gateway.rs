@@ -80,6 +80,42 @@ async fn a_refused_call_never_reaches_the_upstream() {
     assert_eq!(s.upstream.requests.load(Ordering::SeqCst), 1);
 }
 
+/// Spellings two JSON readers could disagree on: escapes decode before policy sees the name
+/// (so a forbidden tool is refused however it is spelt), and what cannot be read one way only
+/// (case games, duplicate keys) is refused before policy and upstream alike.
+#[tokio::test]
+async fn a_forbidden_call_is_refused_however_it_is_spelt() {
+    let s = setup(OK, "enforce").await;
+    let client = s.gw.client();
+    let refused_by_policy = [
+        r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"r\u006d","arguments":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":42,"method":"tools\u002fcall","params":{"name":"rm","arguments":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"\u006eame":"rm","arguments":{}}}"#,
+    ];
+    for body in refused_by_policy {
+        let v = client.post("/mcp", body, &[]).await.json();
+        assert_eq!(v["error"]["code"], -32017, "{body}: {v}");
+        assert_eq!(v["error"]["data"]["code"], "tool_forbidden", "{body}");
+    }
+    let unreadable = [
+        r#"{"jsonrpc":"2.0","id":42,"method":"Tools/Call","params":{"name":"rm","arguments":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":42,"method":"tools/call ","params":{"name":"rm","arguments":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","name":"rm","arguments":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"echo","\u006eame":"rm"}}"#,
+    ];
+    for body in unreadable {
+        let reply = client.post("/mcp", body, &[]).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(reply.json()["error"]["code"], -32600, "{body}");
+    }
+    assert_eq!(s.upstream.requests.load(Ordering::SeqCst), 0, "none of them reached the upstream");
+
+    // The near miss: an allowed tool spelt with escapes passes, byte for byte as sent.
+    let escaped = r#"{"jsonrpc":"2.0","id":42,"method":"tools\/call","params":{"name":"ech\u006f","arguments":{}}}"#;
+    assert_eq!(client.post("/mcp", escaped, &[]).await.json()["result"]["content"][0]["text"], "fine");
+    assert_eq!(s.upstream.bodies.lock().unwrap().as_slice(), [escaped]);
+}
+
 #[tokio::test]
 async fn a_call_hidden_in_a_batch_refuses_the_batch() {
     let s = setup(OK, "enforce").await;

@@ -4,7 +4,9 @@
 Measures, in one run and on this machine, an MCP tools/call POST
   (a) direct to an upstream (plain HTTP),
   (b) through nginx as a plain TLS-terminating reverse proxy,
-  (c) through the Forge gateway over TLS,
+  (c) through the Forge gateway over TLS, passing through (no authentication, no policy),
+  (d) through the Forge gateway over TLS with a bearer JWT (ES256) verified on every
+      request and the default policy bundle enforcing,
 for three upstreams (nginx canned 1 KiB / 16 KiB result, official TS SDK v1
 server), at fixed request rates (latency percentiles, coordinated-omission
 corrected) and at saturation (max req/s), plus the proxies' CPU time per
@@ -14,6 +16,7 @@ request and peak RSS. Writes bench/results/latest.md and latest.json.
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import hashlib
 import http.client
@@ -51,12 +54,17 @@ EXTRA_HEADERS = [
     ("Mcp-Name", "echo"),
 ]
 
-TARGETS = ["direct", "nginx", "forge"]
+TARGETS = ["direct", "nginx", "forge", "forge-auth"]
 TARGET_LABEL = {
     "direct": "(a) direct",
     "nginx": "(b) nginx TLS proxy",
-    "forge": "(c) Forge TLS",
+    "forge": "(c) Forge TLS pass-through",
+    "forge-auth": "(d) Forge TLS+JWT+policy",
 }
+GATEWAYS = ["forge", "forge-auth"]
+# Path (d): what the bench's token says and who must accept it.
+JWT_ISSUER = "https://idp.forge-bench.example"
+JWT_RESOURCE = "https://forge-bench.example/mcp"
 UPSTREAMS = ["fast-1k", "fast-16k", "sdk"]
 UPSTREAM_LABEL = {
     "fast-1k": "nginx canned 1 KiB",
@@ -402,7 +410,9 @@ class Harness:
         self.sdk: Service | None = None
         self.tools: dict = {}
         self.ports: dict = {}
-        self.current_gateway: Service | None = None
+        # The gateways serving the upstream being measured, by target.
+        self.gateways: dict[str, Service] = {}
+        self.token: str | None = None
         self.idle_waited = 0.0
 
     # ---------------- setup
@@ -465,6 +475,29 @@ class Harness:
                 raise BenchError(f"openssl failed: {shlex.join(argv)}: {r.stderr}")
         os.chmod(self.key, 0o644)
         self.cert_cmd = " && ".join(shlex.join(a) for a in cmds)
+
+    def make_token(self):
+        """An ES256 key (openssl) and one bearer token signed with it for path (d): the
+        developer role, valid for longer than any run. The gateway trusts the public key."""
+        t = self.tmp / "tls"
+        ossl = self.tools["openssl"]
+        key, self.jwt_pub = t / "jwt-key.pem", t / "jwt-pub.pem"
+        for argv in ([ossl, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key)],
+                     [ossl, "ec", "-in", str(key), "-pubout", "-out", str(self.jwt_pub)]):
+            r = subprocess.run(argv, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise BenchError(f"openssl failed: {shlex.join(argv)}: {r.stderr}")
+        b64 = lambda raw: base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        now = int(time.time())
+        claims = {"iss": JWT_ISSUER, "sub": "bench", "aud": JWT_RESOURCE, "iat": now,
+                  "exp": now + 6 * 3600, "roles": ["developer"]}
+        signing_input = (b64(json.dumps({"alg": "ES256", "typ": "JWT"}).encode()) + "." +
+                         b64(json.dumps(claims).encode()))
+        r = subprocess.run([ossl, "dgst", "-sha256", "-sign", str(key)], input=signing_input.encode(),
+                           capture_output=True)
+        if r.returncode != 0:
+            raise BenchError(f"openssl dgst -sign failed: {r.stderr.decode()}")
+        self.token = signing_input + "." + b64(ecdsa_der_to_jws(r.stdout))
 
     def start_upstreams(self):
         (self.tmp / "nginx-tmp").mkdir(exist_ok=True)
@@ -542,7 +575,22 @@ class Harness:
             env["RUST_LOG"] = "info,forge::access=off"
         return env
 
-    def start_gateway(self, upstream: str) -> Service | None:
+    def gateway_config(self, target: str) -> Path:
+        """(c) passes through: no authentication, no policy. (d) requires the bench's token
+        and enforces the repository's default bundle."""
+        path = self.tmp / f"{target}.yaml"
+        if target == "forge":
+            path.write_text("policy:\n  enabled: false\n")
+        else:
+            path.write_text(
+                "auth:\n  mode: required\n"
+                f"  resource: {JWT_RESOURCE}\n"
+                f"  token_cache:\n    enabled: {'false' if self.args.no_token_cache else 'true'}\n"
+                f"  issuers:\n    - issuer: {JWT_ISSUER}\n      pem: {self.jwt_pub}\n"
+                f"policy:\n  bundle: {REPO_DIR / 'policies'}\n  mode: enforce\n")
+        return path
+
+    def start_gateway(self, upstream: str, target: str) -> Service | None:
         binary = self.gateway_bin()
         if binary is None:
             return None
@@ -556,7 +604,7 @@ class Harness:
                 "git_head": cmd_output(["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"]),
             }
         port, aport = free_port(), free_port()
-        state = self.tmp / f"forge-state-{upstream}"
+        state = self.tmp / f"{target}-state-{upstream}"
         state.mkdir(exist_ok=True)
         argv = [
             str(binary), "run",
@@ -565,12 +613,13 @@ class Harness:
             "--upstream", f"http://127.0.0.1:{self.ports['up_' + upstream]}{MCP_PATH}",
             "--state-dir", str(state),
             "--tls-cert", str(self.cert), "--tls-key", str(self.key),
+            "--config", str(self.gateway_config(target)),
         ] + list(self.args.gateway_arg or [])
         env = self.gateway_env()
-        inst = {"argv": shlex.join(argv), "status": "starting",
+        inst = {"argv": shlex.join(argv), "status": "starting", "upstream": upstream, "target": target,
                 "env": {k: env[k] for k in ("RUST_LOG",) if k in env}}
-        self.gateway["instances"][upstream] = inst
-        svc = Service(f"forge-{upstream}", argv, self.tmp / "logs" / f"forge-{upstream}.out",
+        self.gateway["instances"][f"{target}:{upstream}"] = inst
+        svc = Service(f"{target}-{upstream}", argv, self.tmp / "logs" / f"{target}-{upstream}.out",
                       env=self.gateway_env(),
                       cpus=self.args.server_cpus)
         try:
@@ -578,26 +627,29 @@ class Harness:
                        self.args.gateway_ready_timeout, f"Forge gateway ({upstream}) /readyz", svc,
                        interval=0.2)
             status, headers, data = http_request("127.0.0.1", port, True, "POST", MCP_PATH,
-                                                 REQUEST_BODY, mcp_headers(),
+                                                 REQUEST_BODY, mcp_headers() + self.auth_headers(target),
                                                  cafile=str(self.ca))
-            if status != 200:
-                raise BenchError(f"Forge gateway ({upstream}): tools/call returned HTTP {status}: "
-                                 f"{data[:300]!r}")
+            if status != 200 or b'"error"' in data[:200]:
+                raise BenchError(f"Forge gateway ({target}, {upstream}): tools/call returned HTTP "
+                                 f"{status}: {data[:300]!r}")
             inst["sanity_response_bytes"] = len(data)
         except BenchError as exc:
             inst["status"] = f"failed: {exc}"
             if self.gateway["status"] != "ok":
-                self.gateway["status"] = ("failed to start or answer; column (c) skipped — "
+                self.gateway["status"] = ("failed to start or answer; its column skipped — "
                                           "see the Forge rows under Exact commands")
             inst["log_tail"] = svc.tail()
-            log(f"column (c) skipped for {upstream}: {exc}")
+            log(f"{TARGET_LABEL[target]} skipped for {upstream}: {exc}")
             svc.stop()
             return None
         inst["status"] = "ok"
         inst["pid"] = svc.pid
-        self.ports[f"forge_{upstream}"] = port
+        self.ports[f"{target}_{upstream}"] = port
         self.gateway["status"] = "ok"
         return svc
+
+    def auth_headers(self, target: str) -> list:
+        return [("Authorization", f"Bearer {self.token}")] if target == "forge-auth" else []
 
     # ---------------- load generation
 
@@ -628,15 +680,15 @@ class Harness:
             argv += ["--disable-keepalive"]
         if target != "direct":
             argv += ["--cacert", str(self.ca)]
+        for k, v in self.auth_headers(target):
+            argv += ["-H", f"{k}: {v}"]
         argv.append(self.url(target, upstream))
         return argv
 
     def proxy_service(self, target: str) -> Service | None:
         if target == "nginx":
             return self.nginx_proxy
-        if target == "forge":
-            return self.current_gateway
-        return None
+        return self.gateways.get(target)
 
     def wait_for_quiet(self) -> float:
         """Wait (bounded by --idle-wait) until the machine is quiet: the bench
@@ -691,7 +743,8 @@ class Harness:
         wall = after_t - before["t"]
         rec = {
             "kind": kind, "target": target, "upstream": upstream, "rate": rate,
-            "conns": conns, "duration_s": duration, "command": shlex.join(argv),
+            "conns": conns, "duration_s": duration,
+            "command": shlex.join(argv).replace(self.token or "\0", "$TOKEN"),
             "exit_code": r.returncode, "busy_cores_before": pre_busy,
         }
         if r.returncode != 0:
@@ -775,7 +828,7 @@ class Harness:
 
     def measure_upstream(self, upstream: str):
         p = self.profile
-        targets = ["direct", "nginx"] + (["forge"] if self.current_gateway else [])
+        targets = ["direct", "nginx"] + [t for t in GATEWAYS if t in self.gateways]
         log(f"upstream {upstream}: targets {', '.join(targets)}")
         for t in targets:  # warm up connections, JIT (node), caches
             self.run_load("warmup", t, upstream, p["warmup"], None, 16, record=False)
@@ -829,20 +882,26 @@ class Harness:
             if st != 200 or len(data) != BODY_SIZES[u]:
                 raise BenchError(f"nginx proxy {u}: HTTP {st}, {len(data)} bytes")
         self.forge_tls = None
+        targets = GATEWAYS if not self.args.no_auth_path else ["forge"]
+        if "forge-auth" in targets:
+            self.make_token()
         for u in self.upstreams:
-            self.current_gateway = self.start_gateway(u)
-            if self.current_gateway and self.forge_tls is None:
-                self.forge_tls = self.tls_info(self.ports[f"forge_{u}"])
+            for target in targets:
+                svc = self.start_gateway(u, target)
+                if svc:
+                    self.gateways[target] = svc
+                    if self.forge_tls is None:
+                        self.forge_tls = self.tls_info(self.ports[f"{target}_{u}"])
             try:
                 self.measure_upstream(u)
             finally:
-                if self.current_gateway:
-                    inst = self.gateway["instances"][u]
-                    inst["memory"] = self.current_gateway.memory()
-                    inst["alive_at_end"] = self.current_gateway.alive()
-                    self.current_gateway.stop()
-                    inst["log"] = log_summary(self.current_gateway.logfile)
-                    self.current_gateway = None
+                for target, svc in self.gateways.items():
+                    inst = self.gateway["instances"][f"{target}:{u}"]
+                    inst["memory"] = svc.memory()
+                    inst["alive_at_end"] = svc.alive()
+                    svc.stop()
+                    inst["log"] = log_summary(svc.logfile)
+                self.gateways = {}
         self.machine["busy_processes_at_end"] = busy_processes(
             exclude={p for svc in RUNNING for p in svc.pids()})
         self.nginx_memory = self.nginx_proxy.memory()
@@ -1038,6 +1097,28 @@ def ratio(a, b) -> str:
     return f"{a / b:.2f}"
 
 
+def instance_label(inst: dict) -> str:
+    """A gateway instance in the report: its path and the upstream it served."""
+    target = inst.get("target", "forge")
+    return f"{TARGET_LABEL[target]} ({UPSTREAM_LABEL[inst['upstream']]} run)"
+
+
+def ecdsa_der_to_jws(der: bytes) -> bytes:
+    """An ECDSA signature as openssl writes it (DER SEQUENCE of INTEGER r, s) in the JWS
+    form: r and s as 32-byte big-endian numbers (RFC 7518 §3.4)."""
+    if der[0] != 0x30:
+        raise BenchError("not a DER ECDSA signature")
+    i = 3 if der[1] & 0x80 else 2
+    parts = []
+    for _ in range(2):
+        if der[i] != 0x02:
+            raise BenchError("not a DER ECDSA signature")
+        n = der[i + 1]
+        parts.append(int.from_bytes(der[i + 2:i + 2 + n], "big").to_bytes(32, "big"))
+        i += 2 + n
+    return parts[0] + parts[1]
+
+
 def report_markdown(doc: dict) -> str:
     runs = [r for r in doc["runs"] if "oha" in r]
     m = doc["machine"]
@@ -1135,8 +1216,8 @@ def report_markdown(doc: dict) -> str:
     w("## Saturation throughput\n")
     w("Max HTTP-200 req/s with no rate limit, per connection count (load generator "
       "pinned as above). Ratios use the best connection count of each path.\n")
-    w("| upstream | conns | (a) direct | (b) nginx | (c) Forge | (b)/(a) | (c)/(a) | (c)/(b) |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|")
+    w("| upstream | conns | (a) direct | (b) nginx | (c) Forge | (d) Forge+JWT+policy | (b)/(a) | (c)/(a) | (c)/(b) | (d)/(b) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     best = {}
     for u in upstreams:
         conns = sorted({r["conns"] for r in runs if r["kind"] == "saturate" and r["upstream"] == u})
@@ -1149,13 +1230,15 @@ def report_markdown(doc: dict) -> str:
                     best[(u, t)] = r
             val = lambda t: "–" if vals[t] is None else f"{vals[t]:,.0f}"
             w(f"| {UPSTREAM_LABEL[u]} | {c} | {val('direct')} | {val('nginx')} | "
-              f"{val('forge')} | {ratio(vals['nginx'], vals['direct'])} | "
-              f"{ratio(vals['forge'], vals['direct'])} | {ratio(vals['forge'], vals['nginx'])} |")
+              f"{val('forge')} | {val('forge-auth')} | {ratio(vals['nginx'], vals['direct'])} | "
+              f"{ratio(vals['forge'], vals['direct'])} | {ratio(vals['forge'], vals['nginx'])} | "
+              f"{ratio(vals['forge-auth'], vals['nginx'])} |")
         b = {t: (best[(u, t)]["ok_rps"] if (u, t) in best else None) for t in TARGETS}
         bc = lambda t: "–" if b[t] is None else f"**{b[t]:,.0f}** (c={best[(u, t)]['conns']})"
         w(f"| {UPSTREAM_LABEL[u]} | **best** | {bc('direct')} | {bc('nginx')} | {bc('forge')} | "
-          f"**{ratio(b['nginx'], b['direct'])}** | **{ratio(b['forge'], b['direct'])}** | "
-          f"**{ratio(b['forge'], b['nginx'])}** |")
+          f"{bc('forge-auth')} | **{ratio(b['nginx'], b['direct'])}** | "
+          f"**{ratio(b['forge'], b['direct'])}** | **{ratio(b['forge'], b['nginx'])}** | "
+          f"**{ratio(b['forge-auth'], b['nginx'])}** |")
     w("")
 
     # ---- proxy cost
@@ -1163,24 +1246,23 @@ def report_markdown(doc: dict) -> str:
     w("CPU µs per HTTP-200 request = (utime+stime of the proxy's processes after − before) / "
       "requests, from /proc/PID/stat (10 ms tick resolution; nginx = sum over its workers). "
       "At saturation the loopback load generator and upstream compete for the same 2 cores.\n")
-    w("| upstream | run | (b) nginx CPU µs/req | (c) Forge CPU µs/req | (c)/(b) |")
-    w("|---|---|---:|---:|---:|")
+    w("| upstream | run | (b) nginx CPU µs/req | (c) Forge CPU µs/req | (d) Forge+JWT+policy CPU µs/req | (c)/(b) | (d)/(b) |")
+    w("|---|---|---:|---:|---:|---:|---:|")
     for u in upstreams:
         rows = []
         rates = sorted({r["rate"] for r in runs if r["kind"] == "rate" and r["upstream"] == u})
         for rate in rates:
-            rows.append((f"{rate:,} rps", find("rate", u, "nginx", rate), find("rate", u, "forge", rate)))
-        if (u, "nginx") in best or (u, "forge") in best:
-            bn, bf = best.get((u, "nginx")), best.get((u, "forge"))
-            rows.append(("saturation (best c)", bn, bf))
-        hn, hf = find("handshake", u, "nginx"), find("handshake", u, "forge")
-        if hn or hf:
-            rows.append(("new TLS conn per request, 100 rps", hn, hf))
-        for label, rn, rf in rows:
-            cn = rn["cpu"]["proxy_us_per_req"] if rn else None
-            cf = rf["cpu"]["proxy_us_per_req"] if rf else None
-            w(f"| {UPSTREAM_LABEL[u]} | {label} | {'–' if cn is None else f'{cn:.1f}'} | "
-              f"{'–' if cf is None else f'{cf:.1f}'} | {ratio(cf, cn)} |")
+            rows.append((f"{rate:,} rps", *(find("rate", u, t, rate) for t in ("nginx", "forge", "forge-auth"))))
+        if any((u, t) in best for t in ("nginx", "forge", "forge-auth")):
+            rows.append(("saturation (best c)", *(best.get((u, t)) for t in ("nginx", "forge", "forge-auth"))))
+        hs = [find("handshake", u, t) for t in ("nginx", "forge", "forge-auth")]
+        if any(hs):
+            rows.append(("new TLS conn per request, 100 rps", *hs))
+        for label, *rs in rows:
+            cn, cf, ca = (r["cpu"]["proxy_us_per_req"] if r else None for r in rs)
+            num = lambda v: "–" if v is None else f"{v:.1f}"
+            w(f"| {UPSTREAM_LABEL[u]} | {label} | {num(cn)} | {num(cf)} | {num(ca)} | "
+              f"{ratio(cf, cn)} | {ratio(ca, cn)} |")
     w("")
     nm = doc.get("nginx_proxy_memory") or {}
     w("| process | peak RSS (VmHWM) | RSS at end | threads |")
@@ -1188,19 +1270,19 @@ def report_markdown(doc: dict) -> str:
     if nm:
         w(f"| nginx proxy, master + {nm.get('worker_processes')} workers (all upstreams) | "
           f"{nm['vm_hwm_kb'] / 1024:.1f} MiB | {nm['vm_rss_kb'] / 1024:.1f} MiB | – |")
-    for u, inst in (gw.get("instances") or {}).items():
+    for inst in (gw.get("instances") or {}).values():
         mem = inst.get("memory")
         if mem:
-            w(f"| Forge gateway ({UPSTREAM_LABEL[u]} run) | {mem['vm_hwm_kb'] / 1024:.1f} MiB | "
+            w(f"| {instance_label(inst)} | {mem['vm_hwm_kb'] / 1024:.1f} MiB | "
               f"{mem['vm_rss_kb'] / 1024:.1f} MiB | {mem['threads']} |")
         else:
-            w(f"| Forge gateway ({UPSTREAM_LABEL[u]} run) | {cell(inst.get('status'), 120)} | | |")
-    for u, inst in (gw.get("instances") or {}).items():
+            w(f"| {instance_label(inst)} | {cell(inst.get('status'), 120)} | | |")
+    for inst in (gw.get("instances") or {}).values():
         lg = inst.get("log")
         if lg and lg.get("lines"):
             lv = ", ".join(f"{k} {v}" for k, v in sorted(lg["levels"].items()))
             top = "; ".join(f"\"{cell(t['message'], 60)}\" ×{t['count']}" for t in lg["top_messages"])
-            w(f"\nForge log ({UPSTREAM_LABEL[u]} run): {lg['lines']} lines ({lv}); most frequent: {top}")
+            w(f"\n{instance_label(inst)} log: {lg['lines']} lines ({lv}); most frequent: {top}")
     w("")
     hs = [r for r in runs if r["kind"] == "handshake"]
     if hs:
@@ -1241,9 +1323,9 @@ def report_markdown(doc: dict) -> str:
     for name, argv in (doc.get("service_commands") or {}).items():
         w(f"- {name}: `{argv.replace(tmp, '$TMP')}`")
     w("  (`$TMP/nginx-*.conf` are `bench/nginx-*.conf.tmpl` with ports and paths filled in)")
-    for u, inst in (gw.get("instances") or {}).items():
+    for inst in (gw.get("instances") or {}).values():
         envs = " ".join(f"{k}={shlex.quote(v)}" for k, v in (inst.get("env") or {}).items())
-        w(f"- Forge ({u}): `{(envs + ' ') if envs else ''}{inst['argv'].replace(tmp, '$TMP')}` — "
+        w(f"- {instance_label(inst)}: `{(envs + ' ') if envs else ''}{inst['argv'].replace(tmp, '$TMP')}` — "
           f"{cell(inst['status'].replace(tmp, '$TMP'), 300)}")
     cmds = [r["command"].replace(tmp, "$TMP") for r in doc["runs"]]
     prefix = os.path.commonprefix(cmds) if len(cmds) > 1 else ""
@@ -1283,6 +1365,11 @@ def main() -> int:
     ap.add_argument("--skip-upstream", action="append", choices=UPSTREAMS)
     ap.add_argument("--no-handshake", action="store_true",
                     help="skip the new-connection-per-request runs")
+    ap.add_argument("--no-auth-path", action="store_true",
+                    help="skip path (d): Forge with a bearer JWT and the default policy enforcing")
+    ap.add_argument("--no-token-cache", action="store_true",
+                    help="path (d) verifies the token's signature on every request "
+                         "(auth.token_cache.enabled: false)")
     ncpu = os.cpu_count() or 1
     ap.add_argument("--loadgen-cpus", default=str(ncpu - 1) if ncpu > 1 else "",
                     help="taskset CPU list for the load generator ('' = no pinning)")

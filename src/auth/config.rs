@@ -49,6 +49,23 @@ pub struct AuthConfig {
     /// How long fetched keys stay fresh when the response has no `Cache-Control: max-age`.
     #[serde(deserialize_with = "crate::config::duration")]
     pub jwks_default_max_age: Duration,
+    pub token_cache: TokenCacheConfig,
+}
+
+/// Remembering verified tokens until shortly before they expire (docs/config.md explains the
+/// trade-off).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenCacheConfig {
+    pub enabled: bool,
+    /// Tokens remembered at most, per issuer.
+    pub max_entries: usize,
+}
+
+impl Default for TokenCacheConfig {
+    fn default() -> Self {
+        TokenCacheConfig { enabled: true, max_entries: 10_000 }
+    }
 }
 
 impl Default for AuthConfig {
@@ -64,6 +81,7 @@ impl Default for AuthConfig {
             forward_token: false,
             jwks_refresh_floor: Duration::from_secs(30),
             jwks_default_max_age: Duration::from_secs(300),
+            token_cache: TokenCacheConfig::default(),
         }
     }
 }
@@ -166,6 +184,12 @@ impl AuthConfig {
             return Err(invalid(
                 "auth.jwks_refresh_floor",
                 "must be greater than zero, or bad tokens drive JWKS fetches",
+            ));
+        }
+        if self.token_cache.enabled && self.token_cache.max_entries == 0 {
+            return Err(invalid(
+                "auth.token_cache.max_entries",
+                "must be greater than zero (set auth.token_cache.enabled: false to turn the cache off)",
             ));
         }
         if self.jwks_default_max_age < self.jwks_refresh_floor {

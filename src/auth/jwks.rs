@@ -75,6 +75,9 @@ impl Source {
 /// The keys as of the last fetch, and until when they count as fresh.
 pub(crate) struct Snapshot {
     pub keys: Arc<KeySet>,
+    /// Grows by one whenever a fetch replaces the keys (verified tokens remembered with older
+    /// keys are then forgotten).
+    pub generation: u64,
     fresh_until: Instant,
 }
 
@@ -109,7 +112,11 @@ impl JwksCache {
             algorithms: settings.algorithms,
             floor: settings.floor,
             default_max_age: settings.default_max_age,
-            snapshot: ArcSwap::from_pointee(Snapshot { keys: Arc::default(), fresh_until: Instant::now() }),
+            snapshot: ArcSwap::from_pointee(Snapshot {
+                keys: Arc::default(),
+                generation: 0,
+                fresh_until: Instant::now(),
+            }),
             last_fetch: tokio::sync::Mutex::new(None),
             background: AtomicBool::new(false),
             refreshes: settings.refreshes,
@@ -154,13 +161,17 @@ impl JwksCache {
                 self.refreshes.with_label_values(&["ok"]).inc();
                 let max_age = max_age.unwrap_or(self.default_max_age).max(self.floor).min(MAX_AGE_CAP);
                 tracing::info!(issuer = %self.issuer, keys = keys.len(), max_age_s = max_age.as_secs(), "loaded the issuer's keys");
-                Snapshot { keys: Arc::new(keys), fresh_until: started + max_age }
+                Snapshot { keys: Arc::new(keys), generation: current.generation + 1, fresh_until: started + max_age }
             }
             Err(e) => {
                 self.refreshes.with_label_values(&["error"]).inc();
                 tracing::warn!(issuer = %self.issuer, error = %e, keys_kept = current.keys.len(), "JWKS refresh failed");
                 // Stale again after the floor, so the next attempt waits at least that long.
-                Snapshot { keys: Arc::clone(&current.keys), fresh_until: started + self.floor }
+                Snapshot {
+                    keys: Arc::clone(&current.keys),
+                    generation: current.generation,
+                    fresh_until: started + self.floor,
+                }
             }
         };
         let next = Arc::new(next);

@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 
 use super::jwks::JwksCache;
 use super::keys::KeySet;
+use super::token_cache::TokenCache;
 use super::AuthError;
 use crate::identity::TokenIdentity;
 
@@ -142,6 +143,7 @@ pub(crate) struct Issuer {
     validation: Validation,
     required_claims: Vec<String>,
     leeway: u64,
+    tokens: Option<TokenCache>,
 }
 
 impl Issuer {
@@ -152,21 +154,60 @@ impl Issuer {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = leeway;
-        Issuer { name: name.to_string(), keys, validation, required_claims: required_claims.to_vec(), leeway }
+        Issuer {
+            name: name.to_string(),
+            keys,
+            validation,
+            required_claims: required_claims.to_vec(),
+            leeway,
+            tokens: None,
+        }
+    }
+
+    /// Remembers up to `max_entries` verified tokens (see `token_cache`).
+    pub fn with_token_cache(mut self, max_entries: usize) -> Issuer {
+        self.tokens = Some(TokenCache::new(max_entries));
+        self
     }
 
     /// Verifies a token this issuer claims to have issued. A `kid` missing from a JWKS makes
     /// the keys refresh once (within the cache's floor) before the token is refused.
     pub async fn verify(&self, token: &Token<'_>, alg: Algorithm) -> Result<TokenIdentity, AuthError> {
         match &self.keys {
-            Keys::Static(keys) => self.verify_with(keys, token, alg),
-            Keys::Jwks(cache) => match self.verify_with(&cache.current().await.keys, token, alg) {
-                Err(AuthError::UnknownKid) if token.kid.is_some() => {
-                    self.verify_with(&cache.refresh().await.keys, token, alg)
+            Keys::Static(keys) => self.verify_remembered(keys, 0, token, alg),
+            Keys::Jwks(cache) => {
+                let snapshot = cache.current().await;
+                match self.verify_remembered(&snapshot.keys, snapshot.generation, token, alg) {
+                    Err(AuthError::UnknownKid) if token.kid.is_some() => {
+                        let snapshot = cache.refresh().await;
+                        self.verify_remembered(&snapshot.keys, snapshot.generation, token, alg)
+                    }
+                    other => other,
                 }
-                other => other,
-            },
+            }
         }
+    }
+
+    /// [`Issuer::verify_with`], skipped for a token this issuer verified before with the same
+    /// key set (`generation`) that has not yet come within the leeway of its expiry.
+    fn verify_remembered(
+        &self,
+        keys: &KeySet,
+        generation: u64,
+        token: &Token<'_>,
+        alg: Algorithm,
+    ) -> Result<TokenIdentity, AuthError> {
+        let Some(tokens) = &self.tokens else { return self.verify_with(keys, token, alg) };
+        let key = TokenCache::key(token.raw);
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(identity) = tokens.get(&key, generation, now) {
+            return Ok(identity);
+        }
+        let identity = self.verify_with(keys, token, alg)?;
+        if let Some(exp) = identity.claims.get("exp").and_then(Value::as_f64) {
+            tokens.insert(key, generation, &identity, (exp as u64).saturating_sub(self.leeway), now);
+        }
+        Ok(identity)
     }
 
     fn verify_with(&self, keys: &KeySet, token: &Token<'_>, alg: Algorithm) -> Result<TokenIdentity, AuthError> {

@@ -13,11 +13,12 @@ mod jwks;
 mod jwt;
 mod keys;
 mod resource_metadata;
+mod token_cache;
 
 use http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use prometheus::{IntCounterVec, Opts, Registry};
 
-pub use config::{AuthConfig, AuthMode, InvalidAuthConfig, IssuerConfig};
+pub use config::{AuthConfig, AuthMode, InvalidAuthConfig, IssuerConfig, TokenCacheConfig};
 
 use crate::identity::TokenIdentity;
 use jwks::{CacheSettings, JwksCache, Source};
@@ -135,7 +136,11 @@ impl Authenticator {
                 let audiences =
                     if issuer.audiences.is_empty() { vec![resource.to_string()] } else { issuer.audiences.clone() };
                 let leeway = issuer.leeway.as_secs();
-                issuers.push(Issuer::new(&issuer.issuer, &audiences, leeway, &issuer.required_claims, keys));
+                let mut verifier = Issuer::new(&issuer.issuer, &audiences, leeway, &issuer.required_claims, keys);
+                if config.token_cache.enabled {
+                    verifier = verifier.with_token_cache(config.token_cache.max_entries);
+                }
+                issuers.push(verifier);
             }
         }
         Ok(Authenticator {

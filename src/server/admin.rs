@@ -16,9 +16,39 @@ use crate::body::{self, Body};
 use crate::gateway::Gateway;
 use crate::pipeline;
 
+/// What an admin port reports: the gateway's, or the webhook's.
+pub trait Probes: Send + Sync + 'static {
+    /// `/readyz`: 200 when ready for traffic, 503 with a JSON body saying why not.
+    fn readiness(&self) -> impl std::future::Future<Output = Response<Body>> + Send;
+    /// `/metrics`: the Prometheus text exposition.
+    fn metrics(&self) -> String;
+    /// Every other path: not found, unless the port serves more (the gateway's approvals).
+    fn other(&self, req: Request<Incoming>) -> impl std::future::Future<Output = Response<Body>> + Send {
+        drop(req);
+        async { pipeline::plain(StatusCode::NOT_FOUND, "not found: try /healthz, /readyz or /metrics") }
+    }
+}
+
+impl Probes for Gateway {
+    async fn readiness(&self) -> Response<Body> {
+        readiness(self).await
+    }
+
+    fn metrics(&self) -> String {
+        self.metrics.render()
+    }
+
+    async fn other(&self, req: Request<Incoming>) -> Response<Body> {
+        if crate::approvals::admin::serves(req.uri().path()) {
+            return crate::approvals::admin::handle(self, req).await;
+        }
+        pipeline::plain(StatusCode::NOT_FOUND, "not found: try /healthz, /readyz, /metrics or /approvals")
+    }
+}
+
 /// Serves until the task is aborted; it stays up while the MCP port drains so probes can
 /// see `/readyz` turn unready.
-pub async fn serve(listener: TcpListener, gw: Arc<Gateway>) {
+pub async fn serve<P: Probes>(listener: TcpListener, probes: Arc<P>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -28,29 +58,28 @@ pub async fn serve(listener: TcpListener, gw: Arc<Gateway>) {
                 continue;
             }
         };
-        let gw = gw.clone();
+        let probes = probes.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let gw = gw.clone();
-                async move { Ok::<_, Infallible>(handle(&gw, req).await) }
+                let probes = probes.clone();
+                async move { Ok::<_, Infallible>(handle(&*probes, req).await) }
             });
             let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
 
-async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
+async fn handle<P: Probes>(probes: &P, req: Request<Incoming>) -> Response<Body> {
     match req.uri().path() {
         "/healthz" => pipeline::plain(StatusCode::OK, "ok"),
-        "/readyz" => readiness(gw).await,
+        "/readyz" => probes.readiness().await,
         "/metrics" => {
-            let mut r = Response::new(body::full(gw.metrics.render()));
+            let mut r = Response::new(body::full(probes.metrics()));
             r.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
             r
         }
-        path if crate::approvals::admin::serves(path) => crate::approvals::admin::handle(gw, req).await,
-        _ => pipeline::plain(StatusCode::NOT_FOUND, "not found: try /healthz, /readyz, /metrics or /approvals"),
+        _ => probes.other(req).await,
     }
 }
 
@@ -76,6 +105,11 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         "state": state,
         "trust": gw.trust.status(),
     });
+    readiness_response(ready, &body)
+}
+
+/// A `/readyz` answer: 200 or 503, with `body` as JSON.
+pub fn readiness_response(ready: bool, body: &serde_json::Value) -> Response<Body> {
     let mut r = Response::new(body::full(body.to_string()));
     *r.status_mut() = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -10,7 +10,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -26,19 +28,7 @@ use futures_util::FutureExt;
 pub async fn serve(listener: TcpListener, tls: Option<ReloadingConfig>, gw: Arc<Gateway>, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(gw.config.limits.max_connections));
-    loop {
-        let (stream, remote) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, remote)) = accept(&listener, &shutdown).await {
         let _ = stream.set_nodelay(true);
         let permit = permits.clone().try_acquire_owned().ok();
         if permit.is_none() {
@@ -138,6 +128,37 @@ fn too_many_connections() -> Response<Body> {
     r.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
     r.headers_mut().insert(http::header::CONNECTION, HeaderValue::from_static("close"));
     r
+}
+
+/// The next connection, or `None` once `shutdown` fires.
+pub async fn accept(listener: &TcpListener, shutdown: &CancellationToken) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => return Some(a),
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT and returns its name; never returns if the handlers
+/// cannot be installed (logged).
+pub async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
 }
 
 /// Binds a listener, naming the address in the error.

@@ -64,7 +64,13 @@ fn classify(gw: &Gateway, req: &Request<Incoming>) -> Route {
 
 pub async fn route(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnInfo>) -> Response<Body> {
     match classify(&gw, &req) {
-        Route::McpPost => pipeline::mcp_post(gw, req, conn).await,
+        Route::McpPost => {
+            use tracing::Instrument;
+            let span = crate::telemetry::tracing_otel::request_span(req.headers());
+            let response = pipeline::mcp_post(gw, req, conn).instrument(span.clone()).await;
+            crate::telemetry::tracing_otel::finish(&span, response.status());
+            response
+        }
         Route::McpStream => pipeline::mcp_stream(gw, req, conn).await,
         Route::ResourceMetadata => resource_metadata(&gw),
         Route::Passthrough => passthrough(gw, req).await,

@@ -14,7 +14,6 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConfig;
 
 use crate::config::{ClientAuthMode, TlsConfig};
-use crate::telemetry::metrics::Metrics;
 
 /// Where the certificate and key come from.
 #[derive(Debug, Clone)]
@@ -125,11 +124,12 @@ impl ReloadingConfig {
     /// Watches the directories holding the certificate, key and CA bundle (cert-manager
     /// replaces files through symlink swaps, so the files themselves are not watched) and
     /// reloads after a short quiet period. A bad new pair keeps the last good one.
+    /// `reloads` counts them by result (`ok`, `error`).
     pub fn watch(
         &self,
         paths: CertPaths,
         config: TlsConfig,
-        metrics: Metrics,
+        reloads: prometheus::IntCounterVec,
     ) -> anyhow::Result<notify::RecommendedWatcher> {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -167,11 +167,11 @@ impl ReloadingConfig {
                 match server_config(&paths, &config) {
                     Ok(new) => {
                         current.store(Arc::new(new));
-                        metrics.tls_reloads.with_label_values(&["ok"]).inc();
+                        reloads.with_label_values(&["ok"]).inc();
                         tracing::info!(cert = %paths.cert.display(), "TLS certificate reloaded");
                     }
                     Err(e) => {
-                        metrics.tls_reloads.with_label_values(&["error"]).inc();
+                        reloads.with_label_values(&["error"]).inc();
                         tracing::error!(error = %format!("{e:#}"), "TLS certificate reload failed; keeping the previous certificate");
                     }
                 }

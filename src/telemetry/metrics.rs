@@ -61,6 +61,7 @@ impl Metrics {
             IntGaugeVec::new(Opts::new("forge_build_info", "Build information"), &["version"]).expect("valid metric");
         registry.register(Box::new(build_info.clone())).expect("metric registered once");
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        registry.register(Box::new(super::tracing_otel::EXPORTS.clone())).expect("metric registered once");
 
         Metrics {
             requests: counter(

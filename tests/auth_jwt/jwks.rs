@@ -139,6 +139,23 @@ async fn rotated_keys_are_fetched_when_a_token_names_a_new_kid() {
     assert_eq!(verify(&auth, &old.mint(&claims())).await, Err(AuthError::UnknownKid), "the retired key is gone");
 }
 
+/// A token verified (and remembered) with a key that is then retired is refused: new keys
+/// drop every remembered token.
+#[tokio::test]
+async fn a_remembered_token_is_forgotten_when_its_key_is_retired() {
+    let (old, new) = (SigningKey::es256("2024"), SigningKey::es256("2025"));
+    let server = JwksServer::start(&[&old]).await;
+    let auth = authenticator(&config(&server.url, "50ms", "5m")).await;
+    let token = old.mint(&claims());
+    assert!(verify(&auth, &token).await.is_ok());
+    assert!(verify(&auth, &token).await.is_ok());
+
+    server.serve(&[&new]);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(verify(&auth, &new.mint(&claims())).await.is_ok(), "the new key set is loaded");
+    assert_eq!(verify(&auth, &token).await, Err(AuthError::UnknownKid), "the very same token, now refused");
+}
+
 #[tokio::test]
 async fn concurrent_tokens_with_a_new_kid_share_one_fetch() {
     let (old, new) = (SigningKey::es256("old"), SigningKey::ed25519("new"));

@@ -11,10 +11,16 @@ use super::*;
 
 /// An authenticator trusting `keys` (as a JWKS file) for [`ISSUER`]; `extra` adds issuer fields.
 async fn trusting(keys: &[&SigningKey], extra: &str) -> (Authenticator, TempDir) {
+    trusting_with(keys, "", extra).await
+}
+
+/// [`trusting`], with `top` adding fields of the `auth:` section itself.
+async fn trusting_with(keys: &[&SigningKey], top: &str, extra: &str) -> (Authenticator, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jwks.json");
     std::fs::write(&path, jwks(keys).to_string()).unwrap();
-    let yaml = format!("mode: required\nissuers:\n  - issuer: {ISSUER}\n    jwks_file: {}\n{extra}", path.display());
+    let yaml =
+        format!("mode: required\n{top}issuers:\n  - issuer: {ISSUER}\n    jwks_file: {}\n{extra}", path.display());
     (authenticator(&yaml).await, dir)
 }
 
@@ -292,4 +298,48 @@ async fn a_configured_resource_overrides_the_derived_one() {
     assert_eq!(auth.resource_metadata()["resource"], public);
     assert_eq!(verify(&auth, &key.mint(&claims())).await, Err(AuthError::WrongAudience));
     assert!(verify(&auth, &key.mint(&with(json!({"aud": public})))).await.is_ok());
+}
+
+/// Verified tokens are remembered (auth.token_cache), never past the point where verification
+/// itself would refuse them.
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_it_expires() {
+    let key = SigningKey::ed25519("k");
+    let (auth, _dir) = trusting(&[&key], "    leeway: 0s\n").await;
+    let exp = now() + 2;
+    let token = key.mint(&with(json!({ "exp": exp })));
+    assert!(verify(&auth, &token).await.is_ok());
+    assert!(verify(&auth, &token).await.is_ok(), "again, from the cache");
+    while now() <= exp {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(verify(&auth, &token).await, Err(AuthError::Expired));
+}
+
+#[tokio::test]
+async fn a_remembered_token_changed_in_any_byte_is_verified_afresh() {
+    let key = SigningKey::es256("k");
+    let (auth, _dir) = trusting(&[&key], "").await;
+    let token = key.mint(&claims());
+    assert!(verify(&auth, &token).await.is_ok());
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let flipped = if signature.starts_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{signed}.{flipped}{}", &signature[1..]);
+    assert_eq!(verify(&auth, &tampered).await, Err(AuthError::BadSignature));
+}
+
+/// The cache changes nothing but cost, so what can be checked from outside is its settings.
+#[tokio::test]
+async fn token_cache_settings_are_read_and_checked() {
+    let key = SigningKey::es256("k");
+    let (auth, _dir) = trusting_with(&[&key], "token_cache:\n  enabled: false\n", "").await;
+    let token = key.mint(&claims());
+    assert!(verify(&auth, &token).await.is_ok());
+    assert!(verify(&auth, &token).await.is_ok());
+    let config: AuthConfig = serde_yaml_ng::from_str("token_cache:\n  max_entries: 0\n").unwrap();
+    let error = config.validate().unwrap_err();
+    assert_eq!(error.field, "auth.token_cache.max_entries", "{error}");
+    let off: AuthConfig = serde_yaml_ng::from_str("token_cache:\n  enabled: false\n  max_entries: 0\n").unwrap();
+    assert_eq!(off.validate(), Ok(()), "no bound is needed for a cache that is off");
+    assert!(serde_yaml_ng::from_str::<AuthConfig>("token_cache:\n  max_entry: 5\n").is_err(), "a misspelt field");
 }

@@ -421,3 +421,24 @@ pub async fn send_http1_checked(
     let request = Request::get("/healthz").header("host", "localhost").body(Full::new(Bytes::new())).unwrap();
     Ok(sender.send_request(request).await?.status())
 }
+
+/// Waits (up to 30 s) for the one line a `forge` process prints on stdout once it listens
+/// (`… mcp=https://ADDR/mcp admin=http://ADDR`) and returns the address of each named URL.
+/// Panics with the process's stderr log when the line does not come.
+pub fn announced_addrs<const N: usize>(child: &mut Child, names: [&str; N], stderr_log: &Path) -> [SocketAddr; N] {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
+    let addr = |name: &str| -> SocketAddr {
+        let url = line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{name}="))).unwrap_or_else(|| {
+            panic!("forge did not start ({line:?}):\n{}", std::fs::read_to_string(stderr_log).unwrap_or_default())
+        });
+        url.split("://").nth(1).unwrap().split('/').next().unwrap().parse().unwrap()
+    };
+    names.map(addr)
+}

@@ -37,8 +37,6 @@ LANDING = {
     "forge_evidence_records_dropped_total": ("evidence: src/evidence/log.rs", {"reason"}),
     "forge_evidence_checkpoints_total": ("evidence: src/evidence/log.rs", set()),
     "forge_evidence_write_errors_total": ("evidence: src/evidence/log.rs", set()),
-    "forge_webhook_admissions_total": ("k8s-webhook: docs/injection.md", {"outcome"}),
-    "forge_webhook_admission_duration_seconds": ("k8s-webhook: docs/injection.md (histogram)", {"outcome"}),
 }
 # The labels a Kubernetes scrape adds to every series.
 TARGET_LABELS = {"namespace", "pod"}

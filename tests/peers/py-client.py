@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Forge test peer: scenario client built on the Python SDK (mcp 2.x) over Streamable HTTP.
 
-    .venv/bin/python py-client.py --url URL [--ca PEMFILE]
+    .venv/bin/python py-client.py --url URL [--ca PEMFILE] [--bearer TOKEN] [--scenario full|policy]
 
 Part 1 connects with the default negotiation (server/discover -> 2026-07-28 against py-server.py):
 tools, progress, cancellation, per-request logging, input_required multi round-trips (automatic and
@@ -10,6 +10,10 @@ Part 2 connects with mode="legacy" (initialize handshake, Mcp-Session-Id): push 
 sampling and roots, logging/setLevel, progress, notifications/cancelled, unsolicited
 notifications on the standalone GET stream, DELETE on close.
 Prints ONE JSON transcript on stdout (volatile values masked); exit code 1 on unexpected failures.
+
+--bearer sends `Authorization: Bearer TOKEN` with every request. --scenario policy runs only the
+steps a gateway's policy decides (both eras: list tools, call echo, add, elicit, sample) and records each
+outcome without judging it: the test that runs it knows what the policy allows.
 """
 
 from __future__ import annotations
@@ -78,7 +82,8 @@ class Transcript:
         self.steps: list[dict[str, Any]] = []
         self.failures: list[str] = []
 
-    async def run(self, step: str, fn: Callable[[], Awaitable[Any]], expect_error: bool = False) -> Any:
+    async def run(self, step: str, fn: Callable[[], Awaitable[Any]], expect_error: bool | None = False) -> Any:
+        """expect_error=None records either outcome for the caller to judge."""
         t0 = time.monotonic()
         result = None
         try:
@@ -89,7 +94,7 @@ class Transcript:
                 self.failures.append(f"{step}: succeeded but an error was expected")
         except Exception as e:  # noqa: BLE001 - every failure is recorded
             self.steps.append({"step": step, "ok": False, "error": error_info(e)})
-            if not expect_error:
+            if expect_error is False:
                 self.failures.append(f"{step}: {''.join(traceback.format_exception(e))}")
         err(f"step {step} {int((time.monotonic() - t0) * 1000)}ms")
         return result
@@ -325,6 +330,28 @@ async def legacy_part(target: Any, t: Transcript) -> None:
         await t.run("legacy: unsolicited notifications (standalone GET stream)", unsolicited)
 
 
+async def policy_part(target: Any, t: Transcript, mode: str) -> None:
+    seen = Seen()
+    client = Client(target, mode=mode, **callbacks(seen))
+    async with client:
+        async def names() -> Any:
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+        async def elicit() -> Any:
+            r = await client.call_tool("elicit", {"question": "Who are you?"})
+            return {"result": r, "elicitationsSeenByClient": len(seen.elicitation)}
+
+        async def sample() -> Any:
+            r = await client.call_tool("sample", {"prompt": "What is Forge?"})
+            return {"result": r, "samplingRequestsSeenByClient": len(seen.sampling)}
+
+        await t.run(f"{mode}: tools/list", names, expect_error=None)
+        await t.run(f"{mode}: tools/call echo", lambda: client.call_tool("echo", {"text": "hello forge"}), expect_error=None)
+        await t.run(f"{mode}: tools/call add", lambda: client.call_tool("add", {"a": 2, "b": 40}), expect_error=None)
+        await t.run(f"{mode}: elicitation via tool", elicit, expect_error=None)
+        await t.run(f"{mode}: sampling via tool", sample, expect_error=None)
+
+
 def _const(v: Any) -> Callable[[], Awaitable[Any]]:
     async def f() -> Any:
         return v
@@ -336,21 +363,27 @@ async def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
     ap.add_argument("--ca", help="PEM file with the CA that signed the server certificate")
+    ap.add_argument("--bearer", help="access token sent as `Authorization: Bearer` with every request")
+    ap.add_argument("--scenario", choices=["full", "policy"], default="full")
     args = ap.parse_args()
+    headers = {"Authorization": f"Bearer {args.bearer}"} if args.bearer else {}
     verify: Any = True
     if args.ca:
         verify = ssl.create_default_context(cafile=args.ca)
     t = Transcript()
 
-    for part in (modern_part, legacy_part):
-        async with httpx2.AsyncClient(verify=verify, timeout=httpx2.Timeout(30, read=300)) as http:
+    parts: list[Callable[[Any, Transcript], Awaitable[None]]] = [modern_part, legacy_part]
+    if args.scenario == "policy":
+        parts = [lambda target, t: policy_part(target, t, "auto"), lambda target, t: policy_part(target, t, "legacy")]
+    for part in parts:
+        async with httpx2.AsyncClient(verify=verify, headers=headers, timeout=httpx2.Timeout(30, read=300)) as http:
             try:
                 await part(streamable_http_client(args.url, http_client=http), t)
             except Exception as e:  # noqa: BLE001
                 t.steps.append({"step": f"{part.__name__} aborted", "ok": False, "error": error_info(e)})
                 t.failures.append(f"{part.__name__}: {''.join(traceback.format_exception(e))}")
 
-    print(json.dumps({"scenario": "py", "steps": t.steps}, indent=2, sort_keys=True))
+    print(json.dumps({"scenario": "py" if args.scenario == "full" else "py-policy", "steps": t.steps}, indent=2, sort_keys=True))
     for f in t.failures:
         err("FAILED", f)
     return 1 if t.failures else 0

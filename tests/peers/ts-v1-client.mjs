@@ -2,10 +2,14 @@
 // Forge test peer: scenario client built on the TypeScript SDK v1 (@modelcontextprotocol/sdk).
 //
 //   node ts-v1-client.mjs --url URL [--transport streamable|sse] [--ca PEMFILE] [--resume]
+//                         [--bearer TOKEN] [--scenario full|policy]
 //
 // Runs every feature of ts-v1-server.mjs and prints ONE JSON transcript on stdout
 // (volatile values such as session ids, tokens and request ids are left out or masked).
 // Exit code 1 when a step fails unexpectedly.
+// `--bearer` sends `Authorization: Bearer TOKEN` with every request. `--scenario policy` runs
+// only the steps a gateway's policy decides (list tools, call echo, add, sample) and records
+// each outcome without judging it: the test that runs it knows what the policy allows.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
@@ -20,7 +24,14 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { Transcript, ensureCa, log, parseArgs, resourceReadSteps, sleep, waitFor } from './lib/common.mjs';
 
-const args = parseArgs(process.argv.slice(2), { url: 'string', transport: 'string', ca: 'string', resume: 'boolean' });
+const args = parseArgs(process.argv.slice(2), {
+    url: 'string',
+    transport: 'string',
+    ca: 'string',
+    resume: 'boolean',
+    bearer: 'string',
+    scenario: 'string'
+});
 ensureCa(args.ca);
 if (!args.url) throw new Error('--url is required');
 const kind = args.transport ?? 'streamable';
@@ -64,10 +75,11 @@ function newClient(seen) {
     return client;
 }
 
+const requestInit = args.bearer ? { headers: { Authorization: `Bearer ${args.bearer}` } } : undefined;
 const makeTransport = (opts = {}) =>
     kind === 'sse'
-        ? new SSEClientTransport(url, { fetch: countingFetch, eventSourceInit: { fetch: countingFetch } })
-        : new StreamableHTTPClientTransport(url, { fetch: countingFetch, ...opts });
+        ? new SSEClientTransport(url, { fetch: countingFetch, requestInit, eventSourceInit: { fetch: countingFetch, headers: requestInit?.headers } })
+        : new StreamableHTTPClientTransport(url, { fetch: countingFetch, requestInit, ...opts });
 
 const t = new Transcript();
 const seen = { sampling: [], elicitation: [], roots: 0, logs: [], updated: [], toolsChanged: 0 };
@@ -87,6 +99,20 @@ await t.run('connect', async () => {
 if (t.failures.length) {
     t.finish({ scenario: 'ts-v1', transport: kind });
     process.exit(1);
+}
+
+if (args.scenario === 'policy') {
+    const judged = { expectError: null };
+    await t.run('tools/list', async () => (await client.listTools()).tools.map(tool => tool.name), judged);
+    await t.run('tools/call echo', () => client.callTool({ name: 'echo', arguments: { text: 'hello forge' } }), judged);
+    await t.run('tools/call add', () => client.callTool({ name: 'add', arguments: { a: 2, b: 40 } }), judged);
+    await t.run('sampling via tool', async () => {
+        const r = await client.callTool({ name: 'sample', arguments: { prompt: 'What is Forge?' } });
+        return { result: r, samplingRequestsSeenByClient: seen.sampling.length };
+    }, judged);
+    await client.close();
+    t.finish({ scenario: 'ts-v1-policy', transport: kind });
+    process.exit();
 }
 
 await t.run('ping', () => client.ping());

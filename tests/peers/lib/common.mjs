@@ -159,7 +159,8 @@ export function errorInfo(e) {
 
 /**
  * Ordered list of steps. `run(name, fn, {expectError})` records {step, ok, result|error}.
- * A step "fails unexpectedly" when it throws without expectError, or succeeds with it.
+ * A step "fails unexpectedly" when it throws without expectError, or succeeds with it;
+ * with `expectError: null` either outcome is only recorded, for the caller to judge.
  */
 export class Transcript {
     constructor() {
@@ -174,7 +175,7 @@ export class Transcript {
             if (expectError) this.failures.push(`${step}: succeeded but an error was expected`);
         } catch (e) {
             this.steps.push({ step, ok: false, error: normalize(errorInfo(e)) });
-            if (!expectError) this.failures.push(`${step}: ${e?.stack ?? e}`);
+            if (expectError === false) this.failures.push(`${step}: ${e?.stack ?? e}`);
         }
         log(`step ${step} ${Date.now() - t0}ms`);
     }
