@@ -23,6 +23,8 @@ pub struct SigningKey {
     pair: Ed25519KeyPair,
     pkcs8: Vec<u8>,
     public: PublicKey,
+    /// Every signature names it: computed once.
+    key_id: String,
 }
 
 /// A public Ed25519 key that can verify.
@@ -55,7 +57,8 @@ impl SigningKey {
             .or_else(|_| Ed25519KeyPair::from_pkcs8_maybe_unchecked(der))
             .map_err(|e| anyhow::anyhow!("not an Ed25519 PKCS#8 private key: {e}"))?;
         let bytes: [u8; 32] = pair.public_key().as_ref().try_into().context("Ed25519 public key length")?;
-        Ok(SigningKey { pair, pkcs8: der.to_vec(), public: PublicKey { bytes } })
+        let public = PublicKey { bytes };
+        Ok(SigningKey { pair, pkcs8: der.to_vec(), key_id: public.key_id(), public })
     }
 
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
@@ -67,7 +70,7 @@ impl SigningKey {
     }
 
     pub fn key_id(&self) -> String {
-        self.public.key_id()
+        self.key_id.clone()
     }
 
     pub fn to_pem(&self) -> String {

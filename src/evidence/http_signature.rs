@@ -125,9 +125,9 @@ pub fn verify(
     Ok(params)
 }
 
-/// The RFC 9530 `Content-Digest` value of a body: `sha-256=:<base64>:`.
-pub fn content_digest(body: &[u8]) -> String {
-    format!("sha-256=:{}:", STANDARD.encode(Sha256::digest(body)))
+/// The RFC 9530 `Content-Digest` value of a body whose SHA-256 is `sha256`: `sha-256=:<base64>:`.
+pub fn content_digest(sha256: &[u8; 32]) -> String {
+    format!("sha-256=:{}:", STANDARD.encode(sha256))
 }
 
 /// Checks a `Content-Digest` header value's sha-256 member against `body`.
@@ -294,7 +294,8 @@ mod tests {
             keyid: Some(key.key_id()),
             alg: Some(ALG_ED25519.into()),
         };
-        let values = |id: &str| Some(if id == "@status" { "200".into() } else { content_digest(b"{}") });
+        let values =
+            |id: &str| Some(if id == "@status" { "200".into() } else { content_digest(&Sha256::digest(b"{}").into()) });
         let h = sign(&key, "forge", &params, values).unwrap();
         assert_eq!(verify(key.public_key(), "forge", &h.signature_input, &h.signature, values).unwrap(), params);
         assert!(matches!(
@@ -326,7 +327,10 @@ mod tests {
     fn content_digest_matches_rfc_9530_and_catches_a_changed_body() {
         // RFC 9530 §2: the sha-256 digest of `{"hello": "world"}`.
         let body = b"{\"hello\": \"world\"}";
-        assert_eq!(content_digest(body), "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:");
+        assert_eq!(
+            content_digest(&Sha256::digest(body).into()),
+            "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:"
+        );
         let header = "sha-512=:abc=:, sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:";
         check_content_digest(header, body).unwrap();
         assert_eq!(check_content_digest(header, b"{\"hello\": \"World\"}"), Err(SignatureError::DigestMismatch));

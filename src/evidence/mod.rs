@@ -32,6 +32,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
 
 pub use config::{EvidenceConfig, WhenFull};
 pub use log::{AppendError, EvidenceLog, LogMetrics};
@@ -223,10 +224,12 @@ impl Evidence {
         body: &[u8],
     ) -> Result<(), AppendError> {
         let exchange = pending.exchange.answering(answered, &pending.trail);
-        let record = self.record(exchange, Direction::ClientToServer, Some(body), Some(status));
+        // One hash of the body for the record and the Content-Digest.
+        let sha256: [u8; 32] = Sha256::digest(body).into();
+        let record = self.record(exchange, Direction::ClientToServer, Some(&sha256), Some(status));
         let evidence = evidence_header(&record);
         self.append(record)?;
-        let digest = content_digest(body);
+        let digest = content_digest(&sha256);
         let status = status.as_u16().to_string();
         let signed = self.sign(&["@status", "content-digest", EVIDENCE_HEADER], |id| match id {
             "@status" => Some(status.clone()),
@@ -284,11 +287,12 @@ impl Evidence {
             None => data.to_vec(),
         };
         let exchange = pending.exchange.answering(answered, &pending.trail);
-        let record = self.record(exchange, Direction::ClientToServer, Some(&canonical), None);
+        let sha256: [u8; 32] = Sha256::digest(&canonical).into();
+        let record = self.record(exchange, Direction::ClientToServer, Some(&sha256), None);
         let evidence = evidence_header(&record);
         self.append(record)?;
         let Some(value) = value.as_mut() else { return Ok(None) };
-        let digest = content_digest(&canonical);
+        let digest = content_digest(&sha256);
         let signed = self.sign(&["content-digest", EVIDENCE_HEADER], |id| match id {
             "content-digest" => Some(digest.clone()),
             EVIDENCE_HEADER => Some(evidence.clone()),
@@ -342,7 +346,7 @@ impl Evidence {
         &self,
         exchange: Exchange,
         direction: Direction,
-        response: Option<&[u8]>,
+        response_sha256: Option<&[u8; 32]>,
         status: Option<StatusCode>,
     ) -> Record {
         let now = SystemTime::now();
@@ -362,7 +366,7 @@ impl Evidence {
             name: exchange.name,
             request_id: exchange.request_id,
             request_sha256: exchange.request_sha256,
-            response_sha256: response.map(record::sha256_hex),
+            response_sha256: response_sha256.map(|d| record::hex(d)),
             decision: verdict(&exchange.decisions).to_string(),
             status: status.map(|s| s.as_u16()),
             decisions: exchange.decisions,
@@ -479,7 +483,7 @@ mod tests {
             result: Some(result),
             error: None,
             enforced,
-            input: Value::Null,
+            input: serde_json::value::to_raw_value(&()).unwrap(),
             masked: Vec::new(),
         };
         assert_eq!(verdict(&[]), "allow");

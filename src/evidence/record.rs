@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -16,7 +17,7 @@ use crate::policy::{Direction, Evaluation, MaskStyle, PolicyError, PolicyInput};
 /// The record format; bumped when a field changes meaning.
 pub const RECORD_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub v: u32,
     /// Position in the log, from 0; the record's Merkle leaf index.
@@ -99,7 +100,7 @@ impl PrincipalRef {
 
 /// One policy evaluation: the bundle that made it, what it decided, and the (masked) input
 /// it decided on, so `forge evidence replay` can ask another bundle the same question.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DecisionEntry {
     pub direction: Direction,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -117,7 +118,8 @@ pub struct DecisionEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub enforced: bool,
-    pub input: Value,
+    /// The policy input (masked), as JSON text: written as it was noted, never rebuilt.
+    pub input: Box<RawValue>,
     /// The input's masked paths (JSON pointers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masked: Vec<String>,
@@ -167,11 +169,24 @@ impl Trail {
         Trail { masking: None, entries: Mutex::new(Vec::new()) }
     }
 
-    /// Records one evaluation and the input it was made on.
+    /// Records one evaluation and the input it was made on. The input is the document the
+    /// engine already built (an [`Evaluation`] carries it), masked where it must be and
+    /// serialized once, here: the record holds it as JSON text, not as a tree to copy.
     pub fn note(&self, input: &PolicyInput<'_>, direction: Direction, outcome: &Result<Evaluation, PolicyError>) {
         let Some(masking) = &self.masking else { return };
-        let mut document = input.to_json();
-        let masked = crate::policy::mask(&mut document, &masking.pointers, masking.style);
+        let document = match outcome {
+            Ok(e) => Ok(e.input.clone()),
+            Err(_) => input.to_value(),
+        };
+        let (input, masked) = match document {
+            Ok(mut document) => {
+                let masked = mask_document(&mut document, &masking.pointers, masking.style);
+                (serde_json::value::to_raw_value(&document), masked)
+            }
+            // The input could not even be built (the evaluation failed on it): say so.
+            Err(e) => (serde_json::value::to_raw_value(&format!("the input could not be built: {e}")), Vec::new()),
+        };
+        let input = input.expect("a policy input serializes");
         let entry = match outcome {
             Ok(e) => DecisionEntry {
                 direction,
@@ -186,7 +201,7 @@ impl Trail {
                 result: serde_json::to_value(&e.decision).ok(),
                 error: None,
                 enforced: e.enforced,
-                input: document,
+                input,
                 masked,
             },
             Err(error) => DecisionEntry {
@@ -198,7 +213,7 @@ impl Trail {
                 result: None,
                 error: Some(error.to_string()),
                 enforced: true,
-                input: document,
+                input,
                 masked,
             },
         };
@@ -209,6 +224,61 @@ impl Trail {
     pub fn take(&self) -> Vec<DecisionEntry> {
         std::mem::take(&mut *self.entries.lock().unwrap_or_else(|e| e.into_inner()))
     }
+}
+
+/// Masks the values at `pointers` (JSON pointers) in a policy input document, as
+/// [`crate::policy::mask`] does in a JSON tree; returns the masked paths. Only the objects on
+/// a masked path are copied: the rest of the document stays shared with the engine's.
+fn mask_document(document: &mut regorus::Value, pointers: &[String], style: MaskStyle) -> Vec<String> {
+    let mut masked = Vec::new();
+    for pointer in pointers {
+        // Look before touching: a mutable walk would copy shared objects on the way.
+        if locate(document, pointer).is_none() {
+            continue;
+        }
+        let Some(value) = locate_mut(document, pointer) else { continue };
+        let replacement = match style {
+            MaskStyle::Redact => "***".to_string(),
+            MaskStyle::Sha256 => {
+                let mut hasher = Sha256::new();
+                serde_json::to_writer(&mut hasher, &*value).expect("a policy input serializes");
+                format!("sha256:{}", hex(&hasher.finalize()))
+            }
+        };
+        *value = regorus::Value::from(replacement);
+        masked.push(format!("/input{pointer}"));
+    }
+    masked
+}
+
+/// The reference tokens of a JSON pointer (RFC 6901), unescaped.
+fn tokens(pointer: &str) -> impl Iterator<Item = String> + '_ {
+    pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~"))
+}
+
+fn locate<'v>(mut value: &'v regorus::Value, pointer: &str) -> Option<&'v regorus::Value> {
+    if !pointer.starts_with('/') {
+        return None;
+    }
+    for token in tokens(pointer) {
+        value = match value {
+            regorus::Value::Object(fields) => fields.get(&regorus::Value::from(token))?,
+            regorus::Value::Array(items) => items.get(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+fn locate_mut<'v>(mut value: &'v mut regorus::Value, pointer: &str) -> Option<&'v mut regorus::Value> {
+    for token in tokens(pointer) {
+        value = match value {
+            regorus::Value::Object(_) => value.as_object_mut().ok()?.get_mut(&regorus::Value::from(token))?,
+            regorus::Value::Array(_) => value.as_array_mut().ok()?.get_mut(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(value)
 }
 
 /// SHA-256 as lower-case hex.
@@ -269,6 +339,32 @@ mod tests {
     }
 
     #[test]
+    fn masking_the_engine_document_matches_masking_its_json() {
+        let text = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"q":["a",{"k":"secret"}]}}}"#;
+        let Ok(crate::mcp::jsonrpc::Payload::Single(message)) = crate::mcp::jsonrpc::parse(text.as_bytes(), 64) else {
+            panic!("one message")
+        };
+        let principal = Principal::default();
+        let input =
+            PolicyInput::for_message(&principal, &message, Direction::ClientToServer, None, Default::default(), None);
+        let pointers: Vec<String> =
+            ["/message/tool/arguments/q/1", "/message/params", "/message/absent", "/message/tool/name/x", "nopointer"]
+                .map(String::from)
+                .to_vec();
+        for style in [MaskStyle::Sha256, MaskStyle::Redact] {
+            let mut tree = input.to_json();
+            let expected = crate::policy::mask(&mut tree, &pointers, style);
+            let mut document = input.to_value().unwrap();
+            let engine_copy = document.clone();
+            let masked = mask_document(&mut document, &pointers, style);
+            assert_eq!(masked, expected);
+            assert_eq!(masked, ["/input/message/tool/arguments/q/1", "/input/message/params"]);
+            assert_eq!(serde_json::to_value(&document).unwrap(), tree, "{style:?}");
+            assert_eq!(engine_copy, input.to_value().unwrap(), "the engine's document is not changed");
+        }
+    }
+
+    #[test]
     fn a_trail_records_masked_inputs_and_an_off_trail_nothing() {
         let text = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":{"q":"secret"}}}"#;
         let Ok(crate::mcp::jsonrpc::Payload::Single(message)) = crate::mcp::jsonrpc::parse(text.as_bytes(), 64) else {
@@ -283,8 +379,9 @@ mod tests {
         on.note(&input, Direction::ClientToServer, &failed);
         let entries = on.take();
         assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].input["message"]["tool"]["arguments"], "***");
-        assert_eq!(entries[0].input["message"]["tool"]["name"], "t");
+        let recorded: Value = serde_json::from_str(entries[0].input.get()).unwrap();
+        assert_eq!(recorded["message"]["tool"]["arguments"], "***");
+        assert_eq!(recorded["message"]["tool"]["name"], "t");
         assert_eq!(entries[0].masked, ["/input/message/tool/arguments"]);
         assert!(entries[0].error.as_deref().unwrap().contains("boom") && entries[0].enforced);
         assert!(on.take().is_empty(), "taken once");

@@ -37,7 +37,8 @@ pub fn replay(records: &[Record], bundle: &DocumentEvaluator) -> Report {
                 }
             }
             let was = outcome(entry);
-            let now = match bundle.evaluate(&entry.input) {
+            let input = serde_json::from_str::<Value>(entry.input.get()).unwrap_or_default();
+            let now = match bundle.evaluate(&input) {
                 Ok(decision) => summary(&serde_json::to_value(&decision).unwrap_or_default()),
                 Err(e) => format!("error ({})", e.deny_reason().message),
             };

@@ -74,6 +74,9 @@ pub struct Evaluation {
     pub decision_id: String,
     /// The signature the bundle that decided was verified against; `None` in development mode.
     pub provenance: Option<Arc<Provenance>>,
+    /// The input document as the engine read it. Values are reference-counted, so evidence
+    /// records it without building it again.
+    pub input: regorus::Value,
 }
 
 impl Evaluation {
@@ -167,8 +170,9 @@ impl PolicyStore {
         let started = Instant::now();
         let bundle = shared.active.load();
         let value = input.to_value();
-        // Values are reference-counted: keeping one for the log costs no copy.
-        let logged = shared.log.as_ref().and_then(|_| value.as_ref().ok().cloned());
+        // Values are reference-counted: keeping one for the log and the evidence costs no copy.
+        let document = value.as_ref().ok().cloned();
+        let logged = shared.log.as_ref().and(document.clone());
         let input_time = started.elapsed();
         let outcome = value
             .and_then(|value| vm::execute(shared.id, &bundle.executable, shared.limits, value))
@@ -208,6 +212,8 @@ impl PolicyStore {
             eval_time,
             decision_id,
             provenance: bundle.provenance.clone(),
+            // Without a document there was no decision either: `outcome?` returned above.
+            input: document.unwrap_or(regorus::Value::Null),
         })
     }
 
