@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use crate::body::{self, Body, ReadError};
 use crate::enforce::{refusal_error, Context, Refusal, SessionRoute, Verdict};
-use crate::evidence::{AppendError, Pending};
+use crate::evidence::{AppendError, Pending, Unanswered};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::mcp::headers::{self, SESSION_ID};
@@ -89,7 +89,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
             if e.depth_exceeded {
                 gw.metrics.limit_rejections.with_label_values(&["json_depth"]).inc();
             }
-            return gw.refuse(&log, reason, StatusCode::BAD_REQUEST, e.id.as_ref(), e.code, &e.message);
+            return gw.refuse(&log, &bytes, reason, StatusCode::BAD_REQUEST, e.id.as_ref(), e.code, &e.message);
         }
     };
     log.describe(&payload);
@@ -100,6 +100,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         let id = payload.sole_request_id().cloned();
         return gw.refuse(
             &log,
+            &bytes,
             "header_mismatch",
             StatusCode::BAD_REQUEST,
             id.as_ref(),
@@ -112,7 +113,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     let methods_called: Vec<&str> = payload.messages().iter().filter_map(Message::method).collect();
     let principal = match gw.identify(&parts, &conn, &methods_called).await {
         Ok(p) => p,
-        Err(e) => return gw.unauthenticated(&log, payload.sole_request_id(), e),
+        Err(e) => return gw.unauthenticated(&log, &bytes, payload.sole_request_id(), e),
     };
     log.principal = principal.label();
 
@@ -160,7 +161,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     };
     let response = match gw.upstream.send(outbound).await {
         Ok(r) => r,
-        Err(e) => return gw.upstream_failed(&log, reply_id.as_ref(), e),
+        Err(e) => return gw.upstream_failed(&log, evidence.as_ref(), reply_id.as_ref(), e),
     };
 
     // 7–9. The response, message by message.
@@ -201,13 +202,15 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
                 body::read_limited(upstream_body, limits.max_upstream_message_bytes, gw.config.upstream.timeout).await;
             let bytes = match read {
                 Ok(b) => b,
-                Err(e) => return gw.upstream_failed(&log, reply_id.as_ref(), read_failure(e)),
+                Err(e) => {
+                    return gw.upstream_failed(&log, context.evidence.as_ref(), reply_id.as_ref(), read_failure(e))
+                }
             };
             let bytes = match context.on_json(bytes) {
                 Ok(bytes) => bytes,
                 Err(e) => {
                     let e = UpstreamError::new(crate::upstream::ErrorKind::InvalidResponse, e.message);
-                    return gw.upstream_failed(&log, reply_id.as_ref(), e);
+                    return gw.upstream_failed(&log, context.evidence.as_ref(), reply_id.as_ref(), e);
                 }
             };
             head.headers.insert(header::CONTENT_LENGTH, bytes.len().into());
@@ -229,9 +232,11 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
                 Ok(_) => {
                     let message = "a success response that is neither JSON nor an event stream";
                     let e = UpstreamError::new(crate::upstream::ErrorKind::InvalidResponse, message);
-                    return gw.upstream_failed(&log, reply_id.as_ref(), e);
+                    return gw.upstream_failed(&log, context.evidence.as_ref(), reply_id.as_ref(), e);
                 }
-                Err(e) => return gw.upstream_failed(&log, reply_id.as_ref(), read_failure(e)),
+                Err(e) => {
+                    return gw.upstream_failed(&log, context.evidence.as_ref(), reply_id.as_ref(), read_failure(e))
+                }
             }
         }
         ContentType::Other => Response::from_parts(head, upstream_body),
@@ -248,7 +253,7 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
     let (mut parts, _) = req.into_parts();
     let principal = match gw.identify(&parts, &conn, &[]).await {
         Ok(principal) => principal,
-        Err(e) => return gw.unauthenticated(&log, None, e),
+        Err(e) => return gw.unauthenticated(&log, b"", None, e),
     };
     log.principal = principal.label();
     let request_view = RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers);
@@ -266,7 +271,7 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
     let deleting = req.method() == Method::DELETE;
     let response = match gw.upstream.send(outbound).await {
         Ok(r) => r,
-        Err(e) => return gw.upstream_failed(&log, None, e),
+        Err(e) => return gw.upstream_failed(&log, None, None, e),
     };
     if deleting && (response.status().is_success() || response.status() == StatusCode::NOT_FOUND) {
         if let Some(id) = log.session.as_deref() {
@@ -581,6 +586,12 @@ fn outcome_of(status: StatusCode) -> &'static str {
     }
 }
 
+/// The answer withheld because its evidence could not be recorded.
+fn withheld(id: Option<&Id>, e: AppendError) -> Response<Body> {
+    let message = format!("The gateway could not record evidence for this answer, so it is withheld: {e}");
+    jsonrpc_error(StatusCode::SERVICE_UNAVAILABLE, id, code::INTERNAL_ERROR, &message)
+}
+
 /// A short plain-text answer for failures that are not JSON-RPC.
 pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
     let mut response = Response::new(body::full(format!("{text}\n")));
@@ -690,8 +701,49 @@ impl Gateway {
     /// fail_closed`, or a log that cannot write).
     fn evidence_failed(&self, log: &AccessLog, id: Option<&Id>, e: AppendError) -> Response<Body> {
         self.finish(log, StatusCode::SERVICE_UNAVAILABLE, "evidence_error");
-        let message = format!("The gateway could not record evidence for this answer, so it is withheld: {e}");
-        jsonrpc_error(StatusCode::SERVICE_UNAVAILABLE, id, code::INTERNAL_ERROR, &message)
+        withheld(id, e)
+    }
+
+    /// A JSON-RPC error the gateway answers itself, recorded and signed like any answer.
+    /// `pending` is the exchange's evidence once policy saw it; before that, a record is
+    /// begun from the access log with what was `received` (`None`: the body was not read
+    /// whole) and no principal (nobody was identified yet).
+    #[allow(clippy::too_many_arguments)]
+    fn answer_error(
+        &self,
+        log: &AccessLog,
+        pending: Option<&Pending>,
+        received: Option<&[u8]>,
+        why: Unanswered<'_>,
+        status: StatusCode,
+        id: Option<&Id>,
+        code: i64,
+        message: &str,
+    ) -> Response<Body> {
+        let Some(evidence) = &self.evidence else { return jsonrpc_error(status, id, code, message) };
+        let begun;
+        let pending = match pending {
+            Some(pending) => pending,
+            None => {
+                let (session, name, request_id) = (log.session.as_deref(), log.subject.as_deref(), log.id.as_deref());
+                let p = evidence.begin(
+                    &Principal::default(),
+                    session,
+                    &log.method,
+                    name,
+                    request_id,
+                    received.unwrap_or_default(),
+                );
+                begun = if received.is_some() { p } else { p.unread() };
+                &begun
+            }
+        };
+        let body = jsonrpc::error_response(id, code, message);
+        let mut response = jsonrpc_error(status, id, code, message);
+        if let Err(e) = evidence.seal_unanswered(pending, why, status, response.headers_mut(), &body) {
+            return withheld(id, e);
+        }
+        response
     }
 
     /// The caller: a verified bearer token and/or client certificate. A request without a
@@ -711,9 +763,18 @@ impl Gateway {
         Ok(principal)
     }
 
-    fn unauthenticated(&self, log: &AccessLog, id: Option<&Id>, e: crate::auth::AuthError) -> Response<Body> {
-        self.finish(log, e.status(), "unauthenticated");
-        let mut response = jsonrpc_error(e.status(), id, code::UNAUTHORIZED, &format!("Unauthorized: {e}"));
+    fn unauthenticated(
+        &self,
+        log: &AccessLog,
+        received: &[u8],
+        id: Option<&Id>,
+        e: crate::auth::AuthError,
+    ) -> Response<Body> {
+        let why = Unanswered::Refused("unauthenticated");
+        let message = format!("Unauthorized: {e}");
+        let mut response =
+            self.answer_error(log, None, Some(received), why, e.status(), id, code::UNAUTHORIZED, &message);
+        self.finish(log, response.status(), "unauthenticated");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, self.auth.challenge(&e));
         response
     }
@@ -761,9 +822,11 @@ impl Gateway {
         );
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn refuse(
         &self,
         log: &AccessLog,
+        received: &[u8],
         reason: &str,
         status: StatusCode,
         id: Option<&Id>,
@@ -772,8 +835,10 @@ impl Gateway {
     ) -> Response<Body> {
         self.metrics.protocol_rejections.with_label_values(&[reason]).inc();
         tracing::warn!(reason, code, message, session = log.session.as_deref(), "refused a client message");
-        self.finish(log, status, "rejected");
-        jsonrpc_error(status, id, code, message)
+        let response =
+            self.answer_error(log, None, Some(received), Unanswered::Refused(reason), status, id, code, message);
+        self.finish(log, response.status(), "rejected");
+        response
     }
 
     fn refuse_limit(
@@ -785,11 +850,18 @@ impl Gateway {
     ) -> Response<Body> {
         self.metrics.limit_rejections.with_label_values(&[limit]).inc();
         tracing::warn!(limit, message, "request refused by a limit");
-        self.finish(log, status, "rejected");
-        jsonrpc_error(status, None, code, &message)
+        let response = self.answer_error(log, None, None, Unanswered::Refused(limit), status, None, code, &message);
+        self.finish(log, response.status(), "rejected");
+        response
     }
 
-    fn upstream_failed(&self, log: &AccessLog, id: Option<&Id>, e: UpstreamError) -> Response<Body> {
+    fn upstream_failed(
+        &self,
+        log: &AccessLog,
+        pending: Option<&Pending>,
+        id: Option<&Id>,
+        e: UpstreamError,
+    ) -> Response<Body> {
         use crate::upstream::ErrorKind;
         self.metrics.upstream_errors.with_label_values(&[e.kind.label()]).inc();
         tracing::error!(error = %e, method = %log.method, session = log.session.as_deref(), "upstream failed");
@@ -798,7 +870,10 @@ impl Gateway {
             ErrorKind::InvalidResponse => (StatusCode::BAD_GATEWAY, code::UPSTREAM_INVALID_RESPONSE),
             _ => (StatusCode::BAD_GATEWAY, code::UPSTREAM_UNAVAILABLE),
         };
-        self.finish(log, status, "upstream_error");
-        jsonrpc_error(status, id, code, &format!("The MCP server behind this gateway failed: {e}"))
+        let message = format!("The MCP server behind this gateway failed: {e}");
+        let why = Unanswered::Failed(e.kind.label());
+        let response = self.answer_error(log, pending, Some(b""), why, status, id, code, &message);
+        self.finish(log, response.status(), "upstream_error");
+        response
     }
 }

@@ -511,3 +511,90 @@ fn keys_generate_writes_a_private_key_and_prints_its_public_key_and_id() {
     assert!(!again.status.success() && text(&again).contains("creating"), "{}", text(&again));
     assert_eq!(forge::signing::SigningKey::load(&path).unwrap().key_id(), key.key_id());
 }
+
+/// The records in a stopped gateway's log, in order.
+fn logged(dir: &Path) -> Vec<Value> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir.join("evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("segment-"))
+        .collect();
+    segments.sort();
+    segments
+        .iter()
+        .flat_map(|p| std::fs::read_to_string(p).unwrap().lines().map(str::to_owned).collect::<Vec<_>>())
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn refusals_before_policy_and_upstream_failures_are_recorded_and_signed() {
+    // Authentication is required for everything but the methods below, so a tools/list
+    // without a token is refused (401); the issuer's key never signs anything here.
+    let idp = tempfile::tempdir().unwrap();
+    let pem = idp.path().join("idp.pem");
+    std::fs::write(&pem, rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().public_key_pem())
+        .unwrap();
+    let extra = format!(
+        "limits:\n  max_body_bytes: 4KiB\nauth:\n  mode: required\n  resource: https://forge.test/mcp\n  \
+         anonymous_methods: [initialize, notifications/initialized, tools/call]\n  issuers:\n    \
+         - issuer: https://idp.test\n      pem: {}\n",
+        pem.display()
+    );
+    let mut s = setup(true, &extra);
+    let client = s.gw.client();
+    let session = initialize(&client).await;
+    let headers = session_headers(&session);
+
+    let malformed = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":"#;
+    assert_eq!(client.post("/mcp", malformed, &headers).await.status, StatusCode::BAD_REQUEST);
+    let mismatched = call(8, "echo", "hi");
+    let mut lying = headers.clone();
+    lying.push(("mcp-method", "tools/list"));
+    assert_eq!(client.post("/mcp", &mismatched, &lying).await.status, StatusCode::BAD_REQUEST);
+    let huge = call(9, "echo", &"x".repeat(8192));
+    assert_eq!(client.post("/mcp", &huge, &headers).await.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let list = r#"{"jsonrpc":"2.0","id":10,"method":"tools/list"}"#;
+    assert_eq!(client.post("/mcp", list, &headers).await.status, StatusCode::UNAUTHORIZED);
+    // The benign near-miss: the same gateway answers and records a permitted call as allowed.
+    let echo = call(11, "echo", "fine");
+    assert_eq!(client.post("/mcp", &echo, &headers).await.status, StatusCode::OK);
+    // The upstream goes away: the gateway's own 502 is recorded, and signed like any answer.
+    drop(s._server);
+    let failing = call(12, "echo", "anyone there?");
+    let reply = client.post("/mcp", &failing, &headers).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", String::from_utf8_lossy(&reply.body));
+    let saved = save(s.dir.path(), "502.http", &reply);
+    let out = forge(&["evidence", "verify-response", "--key", s.public_key.to_str().unwrap(), saved.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    stop(&mut s.gw);
+
+    let records = logged(s.dir.path());
+    let digest = |body: &str| forge::evidence::record::hex(&Sha256::digest(body.as_bytes()));
+    let by_id = |id: &str| {
+        records
+            .iter()
+            .find(|r| r["request_id"] == id)
+            .unwrap_or_else(|| panic!("no record of request {id}: {records:?}"))
+    };
+    let summary = |r: &Value| {
+        (r["decision"].as_str().unwrap().to_string(), r["reason"].as_str().map(str::to_owned), r["status"].as_u64())
+    };
+    // A body that does not parse has no id the gateway could read: it is the one without.
+    let parse_error = records.iter().find(|r| r["reason"] == "parse_error").expect("the malformed request");
+    assert_eq!(summary(parse_error), ("refused".into(), Some("parse_error".into()), Some(400)));
+    assert_eq!(parse_error["request_sha256"], digest(malformed), "the digest of what was received");
+    assert_eq!(summary(by_id("8")), ("refused".into(), Some("header_mismatch".into()), Some(400)));
+    assert_eq!(by_id("8")["request_sha256"], digest(&mismatched));
+    let too_large = records.iter().find(|r| r["reason"] == "body_size").expect("the oversized request");
+    assert_eq!(summary(too_large), ("refused".into(), Some("body_size".into()), Some(413)));
+    assert_eq!(too_large["request_sha256"], "", "the body was never read whole");
+    assert_eq!(summary(by_id("10")), ("refused".into(), Some("unauthenticated".into()), Some(401)));
+    assert!(by_id("10").get("principal").is_none(), "nobody was identified");
+    assert_eq!(summary(by_id("11")), ("allow".into(), None, Some(200)));
+    let failed = by_id("12");
+    assert_eq!((failed["decision"].as_str(), failed["status"].as_u64()), (Some("error"), Some(502)));
+    assert!(failed["reason"].as_str().is_some_and(|r| !r.is_empty()), "{failed}");
+    assert_eq!(failed["decisions"].as_array().unwrap().len(), 1, "policy allowed the call before the upstream failed");
+    assert_eq!(failed["response_sha256"], forge::evidence::record::hex(&Sha256::digest(&reply.body)));
+}

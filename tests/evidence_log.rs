@@ -33,6 +33,7 @@ fn record(i: u64) -> Record {
         response_sha256: Some("cd".repeat(32)),
         decision: "allow".into(),
         status: Some(200),
+        reason: None,
         decisions: Vec::new(),
         plugins: Vec::new(),
         pin_status: "unknown".into(),

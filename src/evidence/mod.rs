@@ -78,6 +78,31 @@ pub struct Exchange {
     pub decisions: Vec<DecisionEntry>,
 }
 
+/// Why the gateway answered a request itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered<'a> {
+    /// Refused before policy decided (authentication, limits, malformed JSON-RPC, header
+    /// mismatch): the record's decision is `refused`.
+    Refused(&'a str),
+    /// The upstream failed (unreachable, timed out, an unreadable answer): `error`.
+    Failed(&'a str),
+}
+
+impl<'a> Unanswered<'a> {
+    fn decision(self) -> &'static str {
+        match self {
+            Unanswered::Refused(_) => "refused",
+            Unanswered::Failed(_) => "error",
+        }
+    }
+
+    fn reason(self) -> &'a str {
+        match self {
+            Unanswered::Refused(r) | Unanswered::Failed(r) => r,
+        }
+    }
+}
+
 /// One exchange's evidence in the making: what the request side knew, and the trail the
 /// evaluations are noted in.
 #[derive(Debug)]
@@ -93,6 +118,13 @@ impl Pending {
     /// Where the pipeline notes evaluations (nowhere, without evidence).
     pub fn trail(pending: &Option<Pending>) -> &Trail {
         pending.as_ref().map_or(&OFF, |p| &p.trail)
+    }
+
+    /// The request body was not received whole (too large, too slow): there is nothing to
+    /// digest, so the record's `request_sha256` is empty.
+    pub fn unread(mut self) -> Pending {
+        self.exchange.request_sha256.clear();
+        self
     }
 
     /// The request was forwarded as `body` (policy may have redacted it): its digest and
@@ -223,10 +255,39 @@ impl Evidence {
         headers: &mut HeaderMap,
         body: &[u8],
     ) -> Result<(), AppendError> {
+        self.seal(pending, answered, None, status, headers, body)
+    }
+
+    /// Records an error the gateway answered itself — a request refused before policy, or
+    /// an upstream that failed — and signs it like any JSON answer.
+    pub fn seal_unanswered(
+        &self,
+        pending: &Pending,
+        why: Unanswered<'_>,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+        body: &[u8],
+    ) -> Result<(), AppendError> {
+        self.seal(pending, None, Some(why), status, headers, body)
+    }
+
+    fn seal(
+        &self,
+        pending: &Pending,
+        answered: Option<&Request>,
+        why: Option<Unanswered<'_>>,
+        status: StatusCode,
+        headers: &mut HeaderMap,
+        body: &[u8],
+    ) -> Result<(), AppendError> {
         let exchange = pending.exchange.answering(answered, &pending.trail);
         // One hash of the body for the record and the Content-Digest.
         let sha256: [u8; 32] = Sha256::digest(body).into();
-        let record = self.record(exchange, Direction::ClientToServer, Some(&sha256), Some(status));
+        let mut record = self.record(exchange, Direction::ClientToServer, Some(&sha256), Some(status));
+        if let Some(why) = why {
+            record.decision = why.decision().into();
+            record.reason = Some(why.reason().into());
+        }
         let evidence = evidence_header(&record);
         self.append(record)?;
         let digest = content_digest(&sha256);
@@ -369,6 +430,7 @@ impl Evidence {
             response_sha256: response_sha256.map(|d| record::hex(d)),
             decision: verdict(&exchange.decisions).to_string(),
             status: status.map(|s| s.as_u16()),
+            reason: None,
             decisions: exchange.decisions,
             // The plugin host (issue 4) adds its runs and findings here.
             plugins: Vec::new(),

@@ -48,10 +48,14 @@ pub struct Record {
     /// SHA-256 (hex) of the answer as relayed to the client; absent when there was none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_sha256: Option<String>,
-    /// `allow`, `deny` (refused or withheld) or `modify` (relayed rewritten).
+    /// `allow`, `deny` (refused or withheld by policy), `modify` (relayed rewritten),
+    /// `refused` (before policy) or `error` (the upstream failed).
     pub decision: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// Why a `refused` or `error` exchange was answered by the gateway itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Every policy evaluation of this exchange, in order.
     pub decisions: Vec<DecisionEntry>,
     /// Detector plugins that ran, by digest, and their findings (fingerprints only).
