@@ -2,6 +2,7 @@
 //! refusal of a damaged log, rotation and retention that keep every proof valid, and a
 //! tamper test for each way a pack can be changed.
 
+use base64::Engine as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -242,8 +243,9 @@ fn a_touched_or_added_file_fails() {
 
     let manifest = std::fs::read_to_string(pack.join("manifest.json")).unwrap();
     std::fs::write(pack.join("manifest.json"), manifest.replace("\"count\": 10", "\"count\": 9")).unwrap();
+    // The manifest's signature is checked before anything it vouches for is believed.
     let e = format!("{:#}", pack::verify(&pack, Some(key.public_key()), None).unwrap_err());
-    assert!(e.contains("beyond the exported range"), "{e}");
+    assert!(e.contains("manifest.json: the signature does not verify"), "{e}");
     std::fs::write(pack.join("manifest.json"), manifest.replace("\"since_ms\": 0", "\"since_ms\": 1")).unwrap();
     let e = format!("{:#}", pack::verify(&pack, Some(key.public_key()), None).unwrap_err());
     assert!(e.contains("manifest.json: the signature does not verify"), "{e}");
@@ -254,11 +256,22 @@ fn a_touched_or_added_file_fails() {
 #[test]
 fn a_checkpoint_outside_its_key_validity_fails() {
     let (dir, key) = exported();
-    let path = dir.path().join("pack/keys.json");
-    let mut keys: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let pack = dir.path().join("pack");
+    let mut keys: serde_json::Value = serde_json::from_slice(&std::fs::read(pack.join("keys.json")).unwrap()).unwrap();
     keys[0]["not_before"] = "2099-01-01T00:00:00.000Z".into();
-    std::fs::write(&path, serde_json::to_vec(&keys).unwrap()).unwrap();
-    let e = format!("{:#}", pack::verify(&dir.path().join("pack"), Some(key.public_key()), None).unwrap_err());
+    let keys = serde_json::to_vec(&keys).unwrap();
+    std::fs::write(pack.join("keys.json"), &keys).unwrap();
+    let unsigned = format!("{:#}", pack::verify(&pack, Some(key.public_key()), None).unwrap_err());
+    assert!(unsigned.contains("keys.json: changed"), "{unsigned}");
+    // Even when the signer vouches for the changed validity, the checkpoint falls outside it.
+    let mut manifest: pack::Manifest =
+        serde_json::from_slice(&std::fs::read(pack.join("manifest.json")).unwrap()).unwrap();
+    manifest.files.insert("keys.json".into(), forge::evidence::record::sha256_hex(&keys));
+    let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+    std::fs::write(pack.join("manifest.sig"), base64::engine::general_purpose::STANDARD.encode(key.sign(&manifest)))
+        .unwrap();
+    std::fs::write(pack.join("manifest.json"), manifest).unwrap();
+    let e = format!("{:#}", pack::verify(&pack, Some(key.public_key()), None).unwrap_err());
     assert!(e.contains("outside the validity keys.json gives key"), "{e}");
 }
 
@@ -267,7 +280,56 @@ fn a_pack_signed_by_another_key_fails_against_the_trusted_one() {
     let (dir, _) = exported();
     let other = SigningKey::generate().unwrap();
     let e = format!("{:#}", pack::verify(&dir.path().join("pack"), Some(other.public_key()), None).unwrap_err());
-    assert!(e.contains("checkpoint.json: the signature does not verify"), "{e}");
+    assert!(e.contains(&format!("not by the trusted key {}", other.key_id())), "{e}");
+    // A manifest that names the trusted key but was signed by another does not verify.
+    let pack = dir.path().join("pack");
+    let manifest = std::fs::read_to_string(pack.join("manifest.json")).unwrap();
+    let (_, signer) = manifest.split_once("\"signer\": \"").unwrap();
+    let signer = &signer[..signer.find('"').unwrap()];
+    std::fs::write(pack.join("manifest.json"), manifest.replace(signer, &other.key_id())).unwrap();
+    let e = format!("{:#}", pack::verify(&pack, Some(other.public_key()), None).unwrap_err());
+    assert!(e.contains("manifest.json: the signature does not verify"), "{e}");
+}
+
+#[test]
+fn a_pack_spanning_a_key_rotation_carries_every_key_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let (a, b) = (Arc::new(SigningKey::generate().unwrap()), Arc::new(SigningKey::generate().unwrap()));
+    write(&log, &a, &config(), 0, 10);
+    // Rotated to B (the gateway registers its key at start), before B has signed anything:
+    // the latest checkpoint is still A's.
+    pack::register_key(&log, b.public_key()).unwrap();
+    let first = dir.path().join("first");
+    pack::export(&log, 0, u64::MAX, &first, &b, "").unwrap();
+    let verified = pack::verify(&first, Some(b.public_key()), None).unwrap();
+    assert_eq!((verified.key_id, verified.checkpoint_key_id), (b.key_id(), a.key_id()));
+
+    write(&log, &b, &config(), 10, 5);
+    let second = dir.path().join("second");
+    pack::export(&log, 0, u64::MAX, &second, &b, "").unwrap();
+    let verified = pack::verify(&second, Some(b.public_key()), Some(&first)).unwrap();
+    assert_eq!((verified.records.len(), verified.checkpoint_key_id), (15, b.key_id()));
+    let keys: Vec<pack::KeyInfo> = serde_json::from_slice(&std::fs::read(second.join("keys.json")).unwrap()).unwrap();
+    let ids: Vec<&str> = keys.iter().map(|k| k.key_id.as_str()).collect();
+    assert_eq!(ids, [a.key_id(), b.key_id()]);
+    assert_eq!(keys[0].not_after.as_ref(), Some(&keys[1].not_before), "A's validity ends where B's begins");
+    assert_eq!(keys[1].not_after, None);
+
+    // The old key does not vouch for what the new one signed, and a record of A's era
+    // changed afterwards is named.
+    let e = format!("{:#}", pack::verify(&second, Some(a.public_key()), None).unwrap_err());
+    assert!(e.contains("not by the trusted key"), "{e}");
+    let records = std::fs::read_to_string(second.join("records.jsonl")).unwrap();
+    let changed = records.replacen("\"decision\":\"allow\"", "\"decision\":\"deny\"", 3);
+    std::fs::write(second.join("records.jsonl"), changed).unwrap();
+    let e = format!("{:#}", pack::verify(&second, Some(b.public_key()), None).unwrap_err());
+    assert!(e.starts_with("first bad record: line 1 of records.jsonl (seq 0)"), "{e}");
+
+    // A key no one registered cannot export: the pack would name a signer it does not carry.
+    let stranger = SigningKey::generate().unwrap();
+    let e = format!("{:#}", pack::export(&log, 0, u64::MAX, &dir.path().join("third"), &stranger, "").unwrap_err());
+    assert!(e.contains("is not in the log's keys.jsonl"), "{e}");
 }
 
 #[test]

@@ -90,10 +90,11 @@ pub fn verify(
     let verified = pack::verify(pack_dir, trusted.as_ref(), previous)?;
     writeln!(
         stdout,
-        "{}: ok: {} records, chain and inclusion proofs verify against checkpoint of size {} signed by key {}{}",
+        "{}: ok: {} records, chain and inclusion proofs verify against checkpoint of size {} signed by key {}; pack signed by key {}{}",
         pack_dir.display(),
         verified.records.len(),
         verified.checkpoint.size,
+        verified.checkpoint_key_id,
         verified.key_id,
         if trusted.is_none() { " (the pack's own key: compare its id with one you trust, or pass --key)" } else { "" }
     )?;

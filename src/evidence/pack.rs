@@ -41,6 +41,10 @@ pub struct Manifest {
     pub range: Range,
     /// SHA-256 (hex) of every file in the pack but the manifest and its signature.
     pub files: BTreeMap<String, String>,
+    /// The key id of the key that signed the manifest (one of `keys.json`). Absent in packs
+    /// from before key rotation was supported: then it is the checkpoint's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,12 +150,13 @@ pub fn export(
     let state = read_log(log_dir, ReadMode::Inspect)
         .with_context(|| format!("reading the evidence log in {}", log_dir.display()))?;
     let checkpoint = state.checkpoints.last().cloned().context("the log has no checkpoint yet")?;
-    if key.key_id() != checkpoint.key_id {
-        bail!(
-            "the configured key {} is not the key {} that signed the latest checkpoint",
-            key.key_id(),
-            checkpoint.key_id
-        );
+    // Across a key rotation the checkpoint may be the old key's: the pack carries every key
+    // with its validity, and the manifest, signed with the current key, vouches for them.
+    let keys = read_keys(&log_dir.join(KEYS))?;
+    for (id, role) in [(key.key_id(), "the configured key"), (checkpoint.key_id.clone(), "the checkpoint's key")] {
+        if !keys.iter().any(|k| k.key_id == id) {
+            bail!("{role} {id} is not in the log's {KEYS}: not a key this log was signed with");
+        }
     }
     let size = checkpoint.size;
     let leaves = &state.leaves[..size as usize];
@@ -189,7 +194,7 @@ pub fn export(
         to: TreeHead { size, root: checkpoint.root.clone() },
     };
     write("consistency.json", serde_json::to_vec_pretty(&consistency)?)?;
-    write("keys.json", serde_json::to_vec_pretty(&read_keys(&log_dir.join(KEYS))?)?)?;
+    write("keys.json", serde_json::to_vec_pretty(&keys)?)?;
     write("policy.json", serde_json::to_vec_pretty(&in_force(&selected))?)?;
     write("config.yaml", config.as_bytes().to_vec())?;
 
@@ -200,6 +205,7 @@ pub fn export(
         query: Query { since_ms, until_ms },
         range: Range { first, count: selected.len() as u64 },
         files,
+        signer: Some(key.key_id()),
     };
     let manifest = serde_json::to_vec_pretty(&manifest)?;
     std::fs::write(out.join("manifest.sig"), STANDARD.encode(key.sign(&manifest)))?;
@@ -262,11 +268,15 @@ fn in_force(selected: &[(u64, &Vec<u8>)]) -> serde_json::Value {
 pub struct Verified {
     pub records: Vec<Record>,
     pub checkpoint: Checkpoint,
+    /// The key that signed the manifest (and so vouches for the pack).
     pub key_id: String,
+    /// The key that signed the checkpoint: another one of `keys.json` across a rotation.
+    pub checkpoint_key_id: String,
 }
 
-/// Verifies a pack offline. `trusted`: the key the checkpoint must be signed with (else
-/// the pack's own key is used, and the caller should compare its id with a known one).
+/// Verifies a pack offline. `trusted`: the key the pack (its manifest) must be signed with
+/// (else the pack's own signer is used, and the caller should compare its id with a known
+/// one); the checkpoint's key, if another, is the one `keys.json` names.
 /// `previous`: the pack exported before this one, whose tree this one must extend.
 pub fn verify(pack: &Path, trusted: Option<&PublicKey>, previous: Option<&Path>) -> anyhow::Result<Verified> {
     let read = |name: &str| std::fs::read(pack.join(name)).with_context(|| format!("{name} is missing from the pack"));
@@ -277,31 +287,43 @@ pub fn verify(pack: &Path, trusted: Option<&PublicKey>, previous: Option<&Path>)
     }
     let checkpoint: Checkpoint =
         serde_json::from_slice(&read("checkpoint.json")?).context("checkpoint.json is damaged")?;
-    let keys: Vec<KeyInfo> = serde_json::from_slice(&read("keys.json")?).context("keys.json is damaged")?;
-    let listed = keys.iter().find(|k| k.key_id == checkpoint.key_id);
-    let key = match (trusted, listed) {
-        (Some(t), _) => t.clone(),
-        (None, Some(k)) => PublicKey::from_pem(&k.public_key).context("keys.json: the checkpoint's key")?,
-        (None, None) => bail!("keys.json does not hold the checkpoint's key {}", checkpoint.key_id),
-    };
-    if let Some(k) = listed {
-        if PublicKey::from_pem(&k.public_key).ok().map(|p| p.key_id()).as_ref() != Some(&k.key_id) {
-            bail!("keys.json: key {} is not the key it names", k.key_id);
+    // Trust flows from the manifest's signer: its signature covers the digest of keys.json,
+    // and keys.json names the key (and its validity) that signed the checkpoint.
+    let signer_id = manifest.signer.clone().unwrap_or_else(|| checkpoint.key_id.clone());
+    let keys_bytes = read("keys.json")?;
+    let keys: Vec<KeyInfo> = serde_json::from_slice(&keys_bytes).context("keys.json is damaged")?;
+    let key_of = |id: &str| -> anyhow::Result<(PublicKey, &KeyInfo)> {
+        let info = keys.iter().find(|k| k.key_id == id).with_context(|| format!("keys.json does not hold key {id}"))?;
+        let key = PublicKey::from_pem(&info.public_key).with_context(|| format!("keys.json: key {id}"))?;
+        if key.key_id() != info.key_id {
+            bail!("keys.json: key {} is not the key it names", info.key_id);
         }
+        Ok((key, info))
+    };
+    let signer = match trusted {
+        Some(t) if t.key_id() == signer_id => t.clone(),
+        Some(t) => bail!("the pack is signed by key {signer_id}, not by the trusted key {}", t.key_id()),
+        None => key_of(&signer_id)?.0,
+    };
+    let signature = STANDARD.decode(read("manifest.sig")?.trim_ascii()).context("manifest.sig is not base64")?;
+    if !signer.verify(&manifest_bytes, &signature) {
+        bail!("manifest.json: the signature does not verify with key {}", signer.key_id());
     }
+    if manifest.files.get("keys.json") != Some(&sha256_hex(&keys_bytes)) {
+        bail!("keys.json: changed (its SHA-256 is not the manifest's)");
+    }
+    let (key, listed) = key_of(&checkpoint.key_id)?;
     if !checkpoint.verify(&key) {
         bail!("checkpoint.json: the signature does not verify with key {}", key.key_id());
     }
-    if let Some(k) = listed {
-        let from = parse_rfc3339(&k.not_before).unwrap_or(u64::MAX);
-        let until = k.not_after.as_deref().map_or(Some(u64::MAX), parse_rfc3339).unwrap_or(0);
-        if !(from..=until).contains(&checkpoint.time_ms) {
-            bail!(
-                "checkpoint.json: signed at {} ms, outside the validity keys.json gives key {}",
-                checkpoint.time_ms,
-                k.key_id
-            );
-        }
+    let from = parse_rfc3339(&listed.not_before).unwrap_or(u64::MAX);
+    let until = listed.not_after.as_deref().map_or(Some(u64::MAX), parse_rfc3339).unwrap_or(0);
+    if !(from..=until).contains(&checkpoint.time_ms) {
+        bail!(
+            "checkpoint.json: signed at {} ms, outside the validity keys.json gives key {}",
+            checkpoint.time_ms,
+            listed.key_id
+        );
     }
     let root = checkpoint.root_hash().context("checkpoint.json: the root is not a hash")?;
 
@@ -377,10 +399,6 @@ pub fn verify(pack: &Path, trusted: Option<&PublicKey>, previous: Option<&Path>)
         }
     }
 
-    let signature = STANDARD.decode(read("manifest.sig")?.trim_ascii()).context("manifest.sig is not base64")?;
-    if !key.verify(&manifest_bytes, &signature) {
-        bail!("manifest.json: the signature does not verify with key {}", key.key_id());
-    }
     for (name, digest) in &manifest.files {
         let bytes = read(name)?;
         if sha256_hex(&bytes) != *digest {
@@ -393,5 +411,5 @@ pub fn verify(pack: &Path, trusted: Option<&PublicKey>, previous: Option<&Path>)
             bail!("{name}: a file the manifest does not list");
         }
     }
-    Ok(Verified { records: verified, checkpoint, key_id: key.key_id() })
+    Ok(Verified { records: verified, checkpoint, key_id: signer.key_id(), checkpoint_key_id: key.key_id() })
 }
