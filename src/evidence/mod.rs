@@ -58,7 +58,7 @@ pub struct Evidence {
     key: Arc<SigningKey>,
     identity: GatewayIdentity,
     log: EvidenceLog,
-    masking: Masking,
+    masking: Arc<Masking>,
     when_full: WhenFull,
     sse_meta: bool,
 }
@@ -208,7 +208,7 @@ impl Evidence {
             key,
             identity,
             log,
-            masking: config.masking(),
+            masking: Arc::new(config.masking()),
             when_full: config.when_full,
             sse_meta: config.sse_meta,
         }))
@@ -500,7 +500,7 @@ mod tests {
             key: Arc::new(SigningKey::generate().unwrap()),
             identity: GatewayIdentity { name: "test".into(), ..Default::default() },
             log: EvidenceLog::failing(dir),
-            masking: EvidenceConfig::default().masking(),
+            masking: Arc::new(EvidenceConfig::default().masking()),
             when_full,
             sse_meta: true,
         }

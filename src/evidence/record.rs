@@ -3,7 +3,8 @@
 //! Records are written as JSON lines; the log fills in `seq` and `prev` when it appends,
 //! so the chain is assigned in one place, in the order records reach the disk.
 
-use std::sync::Mutex;
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
@@ -159,12 +160,13 @@ pub struct Masking {
 /// is off (evidence disabled) records nothing and costs nothing.
 #[derive(Debug)]
 pub struct Trail {
-    masking: Option<Masking>,
+    /// Shared by every exchange's trail: one per gateway.
+    masking: Option<Arc<Masking>>,
     entries: Mutex<Vec<DecisionEntry>>,
 }
 
 impl Trail {
-    pub fn new(masking: Option<Masking>) -> Trail {
+    pub fn new(masking: Option<Arc<Masking>>) -> Trail {
         Trail { masking, entries: Mutex::new(Vec::new()) }
     }
 
@@ -256,8 +258,11 @@ fn mask_document(document: &mut regorus::Value, pointers: &[String], style: Mask
 }
 
 /// The reference tokens of a JSON pointer (RFC 6901), unescaped.
-fn tokens(pointer: &str) -> impl Iterator<Item = String> + '_ {
-    pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~"))
+fn tokens(pointer: &str) -> impl Iterator<Item = Cow<'_, str>> + '_ {
+    pointer.split('/').skip(1).map(|t| match t.contains('~') {
+        true => Cow::Owned(t.replace("~1", "/").replace("~0", "~")),
+        false => Cow::Borrowed(t),
+    })
 }
 
 fn locate<'v>(mut value: &'v regorus::Value, pointer: &str) -> Option<&'v regorus::Value> {
@@ -266,7 +271,7 @@ fn locate<'v>(mut value: &'v regorus::Value, pointer: &str) -> Option<&'v regoru
     }
     for token in tokens(pointer) {
         value = match value {
-            regorus::Value::Object(fields) => fields.get(&regorus::Value::from(token))?,
+            regorus::Value::Object(fields) => fields.get(&regorus::Value::from(token.as_ref()))?,
             regorus::Value::Array(items) => items.get(token.parse::<usize>().ok()?)?,
             _ => return None,
         };
@@ -277,7 +282,7 @@ fn locate<'v>(mut value: &'v regorus::Value, pointer: &str) -> Option<&'v regoru
 fn locate_mut<'v>(mut value: &'v mut regorus::Value, pointer: &str) -> Option<&'v mut regorus::Value> {
     for token in tokens(pointer) {
         value = match value {
-            regorus::Value::Object(_) => value.as_object_mut().ok()?.get_mut(&regorus::Value::from(token))?,
+            regorus::Value::Object(_) => value.as_object_mut().ok()?.get_mut(&regorus::Value::from(token.as_ref()))?,
             regorus::Value::Array(_) => value.as_array_mut().ok()?.get_mut(token.parse::<usize>().ok()?)?,
             _ => return None,
         };
@@ -379,7 +384,7 @@ mod tests {
             PolicyInput::for_message(&principal, &message, Direction::ClientToServer, None, Default::default(), None);
         let failed = Err(PolicyError::Runtime("boom".into()));
         let masking = Masking { pointers: vec!["/message/tool/arguments".into()], style: MaskStyle::Redact };
-        let on = Trail::new(Some(masking));
+        let on = Trail::new(Some(Arc::new(masking)));
         on.note(&input, Direction::ClientToServer, &failed);
         let entries = on.take();
         assert_eq!(entries.len(), 1);
