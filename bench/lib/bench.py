@@ -7,6 +7,9 @@ Measures, in one run and on this machine, an MCP tools/call POST
   (c) through the Forge gateway over TLS, passing through (no authentication, no policy),
   (d) through the Forge gateway over TLS with a bearer JWT (ES256) verified on every
       request and the default policy bundle enforcing,
+  (e) as (d), plus the four shipped WASM detectors (wasm-plugins/dist) and evidence on —
+      the full pipeline, checked against its targets (p99 added <= 2 ms at 1,000 req/s,
+      saturation >= 25% of nginx, on the 1 KiB upstream),
 for three upstreams (nginx canned 1 KiB / 16 KiB result, official TS SDK v1
 server), at fixed request rates (latency percentiles, coordinated-omission
 corrected) and at saturation (max req/s), plus the proxies' CPU time per
@@ -54,14 +57,19 @@ EXTRA_HEADERS = [
     ("Mcp-Name", "echo"),
 ]
 
-TARGETS = ["direct", "nginx", "forge", "forge-auth"]
+TARGETS = ["direct", "nginx", "forge", "forge-auth", "forge-full"]
 TARGET_LABEL = {
     "direct": "(a) direct",
     "nginx": "(b) nginx TLS proxy",
     "forge": "(c) Forge TLS pass-through",
     "forge-auth": "(d) Forge TLS+JWT+policy",
+    "forge-full": "(e) Forge full: TLS+JWT+policy+4 detectors+evidence",
 }
-GATEWAYS = ["forge", "forge-auth"]
+GATEWAYS = ["forge", "forge-auth", "forge-full"]
+# Path (e)'s targets (issue 5): on the 1 KiB upstream, p99 added latency at 1,000 req/s and
+# saturation throughput relative to (b) nginx in the same run.
+FULL_P99_ADDED_MAX_S = 0.002
+FULL_SAT_MIN_OF_NGINX = 0.25
 # Path (d): what the bench's token says and who must accept it.
 JWT_ISSUER = "https://idp.forge-bench.example"
 JWT_RESOURCE = "https://forge-bench.example/mcp"
@@ -72,6 +80,7 @@ UPSTREAM_LABEL = {
     "sdk": "TS SDK v1 server",
 }
 BODY_SIZES = {"fast-1k": 1024, "fast-16k": 16384}
+FULL_DETECTORS = ["secrets", "pii", "code-exec", "tool-poisoning"]
 
 PROFILES = {
     "full": {
@@ -579,7 +588,18 @@ class Harness:
         """(c) passes through: no authentication, no policy. (d) requires the bench's token
         and enforces the repository's default bundle."""
         path = self.tmp / f"{target}.yaml"
-        if target == "forge":
+        if target == "forge-full":
+            # (e): (d) plus the four shipped detectors and evidence (on by default; explicit
+            # here so the path means the same whatever the defaults become).
+            path.write_text(
+                "auth:\n  mode: required\n"
+                f"  resource: {JWT_RESOURCE}\n"
+                f"  token_cache:\n    enabled: {'false' if self.args.no_token_cache else 'true'}\n"
+                f"  issuers:\n    - issuer: {JWT_ISSUER}\n      pem: {self.jwt_pub}\n"
+                f"policy:\n  bundle: {REPO_DIR / 'policies'}\n  mode: enforce\n"
+                f"plugins:\n  enabled: true\n  directory: {self.args.plugins_dir}\n  reload: false\n"
+                "evidence:\n  enabled: true\n")
+        elif target == "forge":
             path.write_text("policy:\n  enabled: false\n")
         else:
             path.write_text(
@@ -649,7 +669,7 @@ class Harness:
         return svc
 
     def auth_headers(self, target: str) -> list:
-        return [("Authorization", f"Bearer {self.token}")] if target == "forge-auth" else []
+        return [("Authorization", f"Bearer {self.token}")] if target in ("forge-auth", "forge-full") else []
 
     # ---------------- load generation
 
@@ -883,7 +903,16 @@ class Harness:
                 raise BenchError(f"nginx proxy {u}: HTTP {st}, {len(data)} bytes")
         self.forge_tls = None
         targets = GATEWAYS if not self.args.no_auth_path else ["forge"]
-        if "forge-auth" in targets:
+        if self.args.no_full_path:
+            targets = [t for t in targets if t != "forge-full"]
+        elif "forge-full" in targets and not all(
+                (Path(self.args.plugins_dir) / d / f"{d}.wasm").exists() for d in FULL_DETECTORS):
+            msg = (f"path (e) skipped: the four detectors are not built in {self.args.plugins_dir} "
+                   "(run wasm-plugins/build.sh or scripts/build-test-plugins.sh)")
+            self.notes.append(msg)
+            log(msg)
+            targets = [t for t in targets if t != "forge-full"]
+        if "forge-auth" in targets or "forge-full" in targets:
             self.make_token()
         for u in self.upstreams:
             for target in targets:
@@ -1241,6 +1270,31 @@ def report_markdown(doc: dict) -> str:
           f"**{ratio(b['forge-auth'], b['nginx'])}** |")
     w("")
 
+    # ---- path (e) against its targets
+    if any(r["target"] == "forge-full" for r in runs):
+        w("## Full pipeline (e): TLS + JWT + policy + four detectors + evidence\n")
+        w(f"Targets on the 1 KiB upstream: p99 added latency ≤ {FULL_P99_ADDED_MAX_S * 1000:g} ms at "
+          f"1,000 req/s; saturation ≥ {FULL_SAT_MIN_OF_NGINX:.0%} of (b) nginx in this run.\n")
+        w("| upstream | p99 added at 1,000 rps | saturation (best c) | of nginx | CPU µs/req at 1,000 rps | CPU µs/req at saturation |")
+        w("|---|---:|---:|---:|---:|---:|")
+        for u in upstreams:
+            r, base = find("rate", u, "forge-full", 1000), find("rate", u, "direct", 1000)
+            added = (r["latency_s"]["p99"] - base["latency_s"]["p99"]) if r and base else None
+            sat, ng = best.get((u, "forge-full")), best.get((u, "nginx"))
+            share = sat["ok_rps"] / ng["ok_rps"] if sat and ng and ng["ok_rps"] else None
+            def mark(ok):
+                return "" if ok is None or u != "fast-1k" else (" ✅" if ok else " ❌")
+
+            def cpu(run):
+                v = run["cpu"]["proxy_us_per_req"] if run else None
+                return "–" if v is None else f"{v:.1f}"
+
+            added_cell = "–" if added is None else us(added) + mark(added <= FULL_P99_ADDED_MAX_S)
+            sat_cell = "–" if not sat else f"{sat['ok_rps']:,.0f} (c={sat['conns']})"
+            share_cell = "–" if share is None else f"{share:.0%}" + mark(share >= FULL_SAT_MIN_OF_NGINX)
+            w(f"| {UPSTREAM_LABEL[u]} | {added_cell} | {sat_cell} | {share_cell} | {cpu(r)} | {cpu(sat)} |")
+        w("")
+
     # ---- proxy cost
     w("## Proxy CPU time per request and memory\n")
     w("CPU µs per HTTP-200 request = (utime+stime of the proxy's processes after − before) / "
@@ -1365,6 +1419,10 @@ def main() -> int:
     ap.add_argument("--skip-upstream", action="append", choices=UPSTREAMS)
     ap.add_argument("--no-handshake", action="store_true",
                     help="skip the new-connection-per-request runs")
+    ap.add_argument("--no-full-path", action="store_true",
+                    help="skip path (e): Forge with JWT, policy, the four shipped detectors and evidence")
+    ap.add_argument("--plugins-dir", default=str(REPO_DIR / "wasm-plugins" / "dist"),
+                    help="the built detectors for path (e) (default: wasm-plugins/dist)")
     ap.add_argument("--no-auth-path", action="store_true",
                     help="skip path (d): Forge with a bearer JWT and the default policy enforcing")
     ap.add_argument("--no-token-cache", action="store_true",
