@@ -51,7 +51,7 @@ fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, stor
     c.bench_function(&format!("rate limit step ({name})"), |b| {
         b.iter(|| rt.block_on(limiter.check("bench|tool", generous)))
     });
-    let approvals = Approvals::new(store, ApprovalsConfig::default(), "http://127.0.0.1:9090").unwrap();
+    let approvals = Approvals::new(store, ApprovalsConfig::default(), "http://127.0.0.1:9090", None).unwrap();
     let arguments = json!({"repo": "forge", "branch": "main", "force": true});
     let call = Call {
         caller: "alice@https://idp".into(),

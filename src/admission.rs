@@ -2,20 +2,39 @@
 //! attached. A message passes only if every limit admits it and every approval it needs
 //! was given, for exactly this call, and is used up by it.
 
-use http::{header, HeaderValue, StatusCode};
+use http::{header, HeaderValue};
 use serde_json::{json, Value};
 
 use crate::approvals::{Call, Gate};
 use crate::body::Body;
 use crate::enforce::Admission;
+use crate::evidence::{ApprovalNote, Pending};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::mcp::jsonrpc::{code, Id, Message, Payload};
 use crate::pipeline::AccessLog;
 use crate::state::{Approval, Rate, RateOutcome};
 
+/// A call the gateway answers itself instead of forwarding: held for approval, refused by
+/// an approver or a rate limit.
+pub struct Held {
+    reply: Value,
+    outcome: &'static str,
+    /// The evidence record's decision: `hold` (waiting for an approver) or `deny`.
+    decision: &'static str,
+    approval: Option<ApprovalNote>,
+    retry_after_s: Option<u64>,
+}
+
+impl Held {
+    fn deny(reply: Value, outcome: &'static str) -> Held {
+        Held { reply, outcome, decision: "deny", approval: None, retry_after_s: None }
+    }
+}
+
 impl Gateway {
-    /// `Err` is the answer to send instead of forwarding.
+    /// `Ok` names the approval the call used, if one; `Err` is the answer to send instead
+    /// of forwarding ([`Gateway::answer_held`]).
     pub async fn admit(
         &self,
         log: &AccessLog,
@@ -23,25 +42,22 @@ impl Gateway {
         payload: &Payload,
         admissions: &[Admission],
         accepts_stream: bool,
-    ) -> Result<(), http::Response<Body>> {
-        let id = payload.sole_request_id();
+    ) -> Result<Option<ApprovalNote>, Held> {
         for limit in admissions.iter().filter_map(|a| a.rate_limit.as_ref()) {
             let rate = Rate { limit: limit.limit, period_ms: limit.period_seconds.saturating_mul(1000) };
             if let RateOutcome::Limited { retry_after_ms } = self.rate_limiter.check(&limit.key, rate).await {
                 tracing::warn!(key = %limit.key, limit = limit.limit, period_s = limit.period_seconds, principal = %log.principal, "rate limit exceeded");
                 let data = json!({"code": "rate_limited", "retry_after_ms": retry_after_ms});
                 let message = format!("Rate limit exceeded; retry after {retry_after_ms} ms");
-                let mut response = self.reply(log, id, error(code::RATE_LIMITED, &message, data), "rate_limited");
-                let seconds = retry_after_ms.div_ceil(1000).max(1);
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-                return Err(response);
+                let held = Held::deny(error(code::RATE_LIMITED, &message, data), "rate_limited");
+                return Err(Held { retry_after_s: Some(retry_after_ms.div_ceil(1000).max(1)), ..held });
             }
         }
+        let mut used = None;
         for (message, admission) in payload.messages().iter().zip(admissions) {
             let Some(reason) = &admission.approval else { continue };
             let refuse = |code_name: &str, text: &str| {
-                let data = json!({"code": code_name});
-                self.reply(log, id, error(code::POLICY_DENIED, text, data), "denied")
+                Held::deny(error(code::POLICY_DENIED, text, json!({"code": code_name})), "denied")
             };
             if matches!(payload, Payload::Batch(_)) {
                 return Err(refuse(
@@ -69,14 +85,16 @@ impl Gateway {
             match self.approval_for(&call, request, accepts_stream).await {
                 Gate::Release(approval) => {
                     tracing::info!(approval_id = %approval.request.id, approver = approval.state.decided_by.as_deref(), "approved call released");
+                    used = Some(note(&approval, "used"));
                 }
-                Gate::Pending(approval) => return Err(self.pending(log, id, &approval, elicits_by_url(request))),
+                Gate::Pending(approval) => return Err(self.pending(&approval, elicits_by_url(request))),
                 Gate::Denied(approval) => {
                     let comment = approval.state.comment.clone().unwrap_or_default();
                     let text = format!("an approver denied this call: {comment}");
                     let data =
                         json!({"code": "approval_denied", "approval_id": approval.request.id, "comment": comment});
-                    return Err(self.reply(log, id, error(code::POLICY_DENIED, &text, data), "denied"));
+                    let held = Held::deny(error(code::POLICY_DENIED, &text, data), "denied");
+                    return Err(Held { approval: Some(note(&approval, "denied")), ..held });
                 }
                 Gate::Unavailable(_) => {
                     let text = "approval cannot be checked right now (the state store is unavailable); retry later";
@@ -84,7 +102,7 @@ impl Gateway {
                 }
             }
         }
-        Ok(())
+        Ok(used)
     }
 
     /// The call's approval. A client that can open the page itself is sent there (URL
@@ -112,7 +130,7 @@ impl Gateway {
     /// The caller is told the call is pending: as an `input_required` result pointing at the
     /// page for a 2026-07-28 client that handles URL elicitation (it retries the same call
     /// once the user is done there), as a `-32018` error for everyone else.
-    fn pending(&self, log: &AccessLog, id: Option<&Id>, approval: &Approval, by_url: bool) -> http::Response<Body> {
+    fn pending(&self, approval: &Approval, by_url: bool) -> Held {
         let request = &approval.request;
         let url = self.approvals.page_url(&request.id);
         let reply = if by_url {
@@ -129,18 +147,38 @@ impl Gateway {
             let data = json!({"code": "approval_pending", "approval_id": request.id, "url": url, "expires_at_ms": approval.state.expires_at_ms});
             error(code::APPROVAL_PENDING, &message, data)
         };
-        self.reply(log, id, reply, "approval_pending")
+        Held {
+            reply,
+            outcome: "approval_pending",
+            decision: "hold",
+            approval: Some(note(approval, "pending")),
+            retry_after_s: None,
+        }
     }
 
-    /// Answers the request itself with `reply` (`{"error": …}` or `{"result": …}`).
-    fn reply(&self, log: &AccessLog, id: Option<&Id>, mut reply: Value, outcome: &str) -> http::Response<Body> {
-        self.finish(log, StatusCode::OK, outcome);
+    /// Answers the request itself with what [`Gateway::admit`] decided, with its evidence.
+    pub fn answer_held(
+        &self,
+        log: &AccessLog,
+        id: Option<&Id>,
+        held: Held,
+        evidence: Option<Pending>,
+    ) -> http::Response<Body> {
+        let mut reply = held.reply;
         reply["jsonrpc"] = json!("2.0");
         reply["id"] = id.map_or(Value::Null, Id::to_value);
-        let mut response = http::Response::new(crate::body::full(reply.to_string()));
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let evidence = evidence.map(|e| e.admitted(Some(held.decision), held.approval));
+        let mut response = self.answer_json(log, id, &reply, held.outcome, evidence.as_ref());
+        if let Some(seconds) = held.retry_after_s {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
+}
+
+/// How a call's evidence record names its approval.
+fn note(approval: &Approval, event: &str) -> ApprovalNote {
+    ApprovalNote { id: approval.request.id.clone(), event: event.to_string(), binding: None }
 }
 
 fn error(code: i64, message: &str, data: Value) -> Value {

@@ -207,7 +207,7 @@ impl Gateway {
                 Ok(e) => e,
                 Err(refusal) => return withhold(&current, refusal),
             };
-            if let Some(refusal) = refusal_of(&evaluation) {
+            if let Some(refusal) = refusal_of(&evaluation).or_else(|| approval_not_possible(&evaluation)) {
                 return withhold(&current, refusal);
             }
             if !evaluation.enforced {
@@ -298,6 +298,17 @@ fn refusal_of(evaluation: &Evaluation) -> Option<Refusal> {
     evaluation.deny_reason().map(|reason| Refusal {
         code: reason.code,
         message: reason.message,
+        decision_id: Some(evaluation.decision_id.clone()),
+    })
+}
+
+/// Only a client's call can wait for an approver: a server message policy wants approved
+/// is withheld rather than let through unapproved.
+fn approval_not_possible(evaluation: &Evaluation) -> Option<Refusal> {
+    let approval = &evaluation.decision.obligations.require_approval;
+    (approval.required && evaluation.enforced).then(|| Refusal {
+        code: "approval_required".into(),
+        message: format!("approval is required ({}), but only a client's call can wait for one", approval.reason),
         decision_id: Some(evaluation.decision_id.clone()),
     })
 }

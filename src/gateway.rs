@@ -33,7 +33,7 @@ pub struct Gateway {
     /// `None` when `policy.enabled` is false.
     pub policy: Option<PolicyStore>,
     /// `None` when `evidence.enabled` is false.
-    pub evidence: Option<crate::evidence::Evidence>,
+    pub evidence: Option<Arc<crate::evidence::Evidence>>,
     /// Which signers policy bundles and plugins must come from (or development mode).
     pub trust: Arc<Trust>,
     /// Request headers copied into the policy input (lower-cased `policy.include_headers`).
@@ -83,7 +83,8 @@ impl Gateway {
                 None
             }
         };
-        let evidence = crate::evidence::Evidence::open(&config.evidence, &config.state_dir, metrics.registry())?;
+        let evidence =
+            crate::evidence::Evidence::open(&config.evidence, &config.state_dir, metrics.registry())?.map(Arc::new);
         let plugins = match config.plugins.enabled {
             true => {
                 let plugins = Plugins::load(&config.plugins, &config.state_dir, trust.clone())
@@ -104,8 +105,12 @@ impl Gateway {
         };
         let state = crate::state::open(&config.state, &config.state_dir).await.context("opening the state store")?;
         let admin_url = format!("http://{}", config.admin_listen);
-        let approvals =
-            Arc::new(crate::approvals::Approvals::new(state.clone(), config.approvals.clone(), &admin_url)?);
+        let approvals = Arc::new(crate::approvals::Approvals::new(
+            state.clone(),
+            config.approvals.clone(),
+            &admin_url,
+            evidence.clone(),
+        )?);
         let rate_limiter = crate::ratelimit::RateLimiter::new(state.clone())?;
         approvals.register(metrics.registry())?;
         rate_limiter.register(metrics.registry())?;

@@ -140,9 +140,10 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
 
     // 5b. The rate limits and human approvals those decisions attached.
     let accepts_stream = crate::admission::accepts_event_stream(&parts.headers);
-    if let Err(answer) = gw.admit(&log, &principal, &payload, &admissions, accepts_stream).await {
-        return answer;
-    }
+    let approval = match gw.admit(&log, &principal, &payload, &admissions, accepts_stream).await {
+        Ok(approval) => approval,
+        Err(held) => return gw.answer_held(&log, payload.sole_request_id(), held, evidence),
+    };
 
     // 6. Forward what was evaluated.
     let requests: HashMap<Id, JsonRpcRequest> = payload.requests().map(|r| (r.id.clone(), r.clone())).collect();
@@ -197,7 +198,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         session,
         route,
         legacy_endpoint: Default::default(),
-        evidence: evidence.map(|e| e.forwarded(&forwarded)),
+        evidence: evidence.map(|e| e.forwarded(&forwarded).admitted(None, approval)),
     };
     let response = match content_type(&head.headers) {
         ContentType::EventStream => {
@@ -679,7 +680,19 @@ impl Gateway {
             "id": id.map_or(Value::Null, Id::to_value),
             "error": refusal_error(refusal).to_value(),
         });
-        let bytes = Bytes::from(serde_json::to_vec(&body).expect("JSON serializes"));
+        self.answer_json(log, id, &body, "denied", evidence)
+    }
+
+    /// The gateway's own JSON answer to a request it does not forward, signed and recorded.
+    pub(crate) fn answer_json(
+        &self,
+        log: &AccessLog,
+        id: Option<&Id>,
+        body: &Value,
+        outcome: &str,
+        evidence: Option<&Pending>,
+    ) -> Response<Body> {
+        let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON serializes"));
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let (Some(e), Some(pending)) = (&self.evidence, evidence) {
@@ -687,7 +700,7 @@ impl Gateway {
                 return self.evidence_failed(log, id, error);
             }
         }
-        self.finish(log, StatusCode::OK, "denied");
+        self.finish(log, StatusCode::OK, outcome);
         let mut response = Response::new(body::full(bytes));
         *response.headers_mut() = headers;
         response

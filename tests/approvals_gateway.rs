@@ -7,9 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use approvals_support::{api, approve, call, echoed, pending_id, Setup};
+use approvals_support::{api, approval_trail, approve, call, echoed, eventually, evidence, pending_id, Setup};
 use http::StatusCode;
 use serde_json::json;
+use sha2::Digest;
 
 #[tokio::test]
 async fn an_approved_call_goes_through_once_and_only_as_approved() {
@@ -55,6 +56,82 @@ async fn an_approved_call_goes_through_once_and_only_as_approved() {
     assert_ne!(pending_id(&again), id, "single use: the next identical call asks again");
     assert_eq!(setup.calls("echo"), 1);
     assert_eq!(gw.metric("forge_approvals_total{event=\"used\"}").await, 1.0);
+}
+
+/// Each step of an approval is an evidence record of its own, and the records of the calls
+/// name the approval they waited for, were refused by, or went through with.
+#[tokio::test]
+async fn approvals_and_the_calls_they_release_are_in_evidence() {
+    let setup = Setup::new();
+    let gw = setup.gateway("a", "");
+    let (alice, bob) = (setup.alice(), setup.bob());
+    let id = pending_id(&call(&gw, &alice, "echo", json!({"text": "audit me"})).await);
+    assert_eq!(approve(&gw, &id, &bob).await.0, StatusCode::OK);
+    assert_eq!(echoed(&call(&gw, &alice, "echo", json!({"text": "audit me"})).await), "echo: audit me");
+
+    let expected: Vec<(String, String)> = [
+        ("requested", "hold"), // the approval's own records …
+        ("pending", "hold"),   // … and the first call's: held, not forwarded
+        ("approved", "allow"),
+        ("used", "allow"),
+        ("used", "allow"), // the retried call's record, which reached the upstream
+    ]
+    .iter()
+    .map(|(e, d)| (e.to_string(), d.to_string()))
+    .collect();
+    let complete = eventually(Duration::from_secs(5), || async { approval_trail(&gw, &id).len() >= expected.len() });
+    assert!(complete.await, "{:?}", approval_trail(&gw, &id));
+    assert_eq!(approval_trail(&gw, &id), expected);
+
+    let records = evidence(&gw);
+    let approved = records.iter().find(|r| r["approval"]["id"] == id.as_str() && r["approval"]["event"] == "approved");
+    let binding = &approved.unwrap()["approval"]["binding"];
+    assert_eq!(binding["caller"], "alice@https://idp.test");
+    assert_eq!(binding["tool"], "echo");
+    assert_eq!(binding["decided_by"], "bob@https://idp.test");
+    assert_eq!(binding["comment"], "looks fine");
+    // SHA-256 of the arguments' RFC 8785 form, written out by hand.
+    let digest = forge::evidence::record::hex(&sha2::Sha256::digest(br#"{"text":"audit me"}"#));
+    assert_eq!(binding["arguments_sha256"], digest.as_str());
+    let released = records.iter().rev().find(|r| r["approval"]["id"] == id.as_str()).unwrap();
+    assert_eq!(released["method"], "tools/call");
+    assert!(released["response_sha256"].is_string(), "the released call's record is of its answer: {released}");
+    assert!(released["approval"]["binding"].is_null(), "the call's record names the approval, no more");
+
+    // A denial: the approver's record and the refused retry's.
+    let denied = pending_id(&call(&gw, &alice, "echo", json!({"text": "no"})).await);
+    let path = format!("/api/approvals/{denied}/deny");
+    assert_eq!(api(&gw, "POST", &path, Some(&bob), r#"{"comment":"not today"}"#).await.0, StatusCode::OK);
+    let refused = call(&gw, &alice, "echo", json!({"text": "no"})).await;
+    assert_eq!(refused["error"]["data"]["code"], "approval_denied", "{refused}");
+    let expected = [("requested", "hold"), ("pending", "hold"), ("denied", "deny"), ("denied", "deny")];
+    let expected: Vec<(String, String)> = expected.iter().map(|(e, d)| (e.to_string(), d.to_string())).collect();
+    let complete = eventually(Duration::from_secs(5), || async { approval_trail(&gw, &denied).len() >= 4 });
+    assert!(complete.await, "{:?}", approval_trail(&gw, &denied));
+    assert_eq!(approval_trail(&gw, &denied), expected);
+    assert_eq!(setup.calls("echo"), 1, "only the approved call reached the upstream");
+
+    // A call that needs no approval names none.
+    let plain = call(&gw, &alice, "add", json!({"a": 1, "b": 2})).await;
+    assert!(plain["result"].is_object(), "{plain}");
+    let named = eventually(Duration::from_secs(5), || async {
+        evidence(&gw).iter().any(|r| r["name"] == "add" && r["approval"].is_null() && r["decision"] == "allow")
+    });
+    assert!(named.await, "the plain call's record has no approval");
+}
+
+/// Policy asking for approval of what the server sends cannot be met (nothing can hold a
+/// result for an approver): the result is withheld, not relayed unapproved.
+#[tokio::test]
+async fn a_result_that_needs_approval_is_withheld() {
+    let setup = Setup::new();
+    let gw = setup.gateway("a", "");
+    let answer = call(&gw, &setup.alice(), "era", json!({})).await;
+    assert_eq!(answer["error"]["code"], -32017, "{answer}");
+    assert_eq!(answer["error"]["data"]["code"], "approval_required", "{answer}");
+    assert_eq!(setup.calls("era"), 1, "the call itself needed no approval");
+    let plain = call(&gw, &setup.alice(), "add", json!({"a": 1, "b": 2})).await;
+    assert!(plain["result"].is_object(), "another tool's result passes: {plain}");
 }
 
 #[tokio::test]
@@ -131,6 +208,10 @@ async fn an_approval_expires_unused() {
     assert_eq!(setup.calls("echo"), 0);
     let (_, shown) = api(&gw, "GET", &format!("/api/approvals/{id}"), Some(&setup.bob()), "").await;
     assert_eq!(shown["status"], "expired");
+    let expired = eventually(Duration::from_secs(5), || async {
+        approval_trail(&gw, &id).contains(&("expired".to_string(), "deny".to_string()))
+    });
+    assert!(expired.await, "the expiry is an evidence record: {:?}", approval_trail(&gw, &id));
 }
 
 /// `kill -9` of the real process, then a new process on the same embedded database.

@@ -8,8 +8,9 @@
 //! validity, matches it, uses it up and goes through; a changed argument, another caller or
 //! another bundle revision is a different binding and asks again.
 //!
-//! Every request, decision, use and expiry goes through [`Approvals::record`]: today a log
-//! line (`forge::approvals` target); the evidence log hooks in there.
+//! Every request, decision, use and expiry goes through [`Approvals::record`]: a log line
+//! (`forge::approvals` target), a count, and an evidence record of its own; the record of
+//! the call itself names the approval it waited for or used ([`Approvals::note`]).
 
 pub mod admin;
 pub mod cli;
@@ -26,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 pub use config::ApprovalsConfig;
 
+use crate::evidence::{ApprovalBinding, ApprovalNote, Evidence};
 use crate::state::{now_ms, Approval, ApprovalRequest, ApprovalStatus, Ruling, StateEvent, StateStore, StoreError};
 
 /// One call that policy says needs approval.
@@ -78,10 +80,16 @@ pub struct Approvals {
     /// Where the page is: `<base>/approvals/<id>`.
     page_base: String,
     events: IntCounterVec,
+    evidence: Option<Arc<Evidence>>,
 }
 
 impl Approvals {
-    pub fn new(store: Arc<dyn StateStore>, config: ApprovalsConfig, admin_url: &str) -> prometheus::Result<Self> {
+    pub fn new(
+        store: Arc<dyn StateStore>,
+        config: ApprovalsConfig,
+        admin_url: &str,
+        evidence: Option<Arc<Evidence>>,
+    ) -> prometheus::Result<Self> {
         let page_base = config.page_url.clone().unwrap_or_else(|| admin_url.to_string());
         Ok(Approvals {
             store,
@@ -91,6 +99,7 @@ impl Approvals {
                 Opts::new("forge_approvals_total", "Approval requests and what became of them, by event"),
                 &["event"],
             )?,
+            evidence,
         })
     }
 
@@ -264,6 +273,20 @@ impl Approvals {
             comment = approval.state.comment.as_deref(),
             "approval {}", event.label()
         );
+        if let Some(evidence) = &self.evidence {
+            let binding = ApprovalBinding {
+                caller: request.caller.clone(),
+                tool: request.tool.clone(),
+                arguments_sha256: request.arguments_sha256.clone(),
+                bundle_revision: request.bundle_revision.clone(),
+                reason: request.reason.clone(),
+                expires_at_ms: approval.state.expires_at_ms,
+                decided_by: approval.state.decided_by.clone(),
+                comment: approval.state.comment.clone(),
+            };
+            let note = ApprovalNote { id: request.id.clone(), event: event.label().into(), binding: Some(binding) };
+            evidence.record_approval(note);
+        }
     }
 }
 
@@ -296,7 +319,7 @@ mod tests {
     fn approvals(dir: &tempfile::TempDir, ttl: Duration) -> Approvals {
         let store = Arc::new(EmbeddedStore::open(&dir.path().join("s.redb")).unwrap());
         let config = ApprovalsConfig { approval_ttl: ttl, ..Default::default() };
-        Approvals::new(store, config, "http://127.0.0.1:9090").unwrap()
+        Approvals::new(store, config, "http://127.0.0.1:9090", None).unwrap()
     }
 
     fn call<'a>(caller: &str, arguments: &'a Value, revision: &'a str) -> Call<'a> {

@@ -18,7 +18,8 @@ pub const RESOURCE: &str = "https://gw.test/mcp";
 /// The configured rate limit on `add`: a whole burst, and nothing more for an hour.
 pub const ADD_LIMIT: u64 = 200;
 
-/// `echo` waits for a human; `add` is rate-limited; everything else passes.
+/// `echo` waits for a human; `add` is rate-limited; `era`'s result asks for an approval no
+/// response can wait for; everything else passes.
 const BUNDLE: &str = r#"package forge
 
 import rego.v1
@@ -28,6 +29,11 @@ default decision := {"allow": true}
 decision := {"allow": true, "obligations": {"require_approval": {"required": true, "reason": "echo needs a human"}}} if {
 	input.message.direction == "client_to_server"
 	input.message.tool.name == "echo"
+}
+
+decision := {"allow": true, "obligations": {"require_approval": {"required": true, "reason": "era results need a human"}}} if {
+	input.message.direction == "server_to_client"
+	input.message.tool.name == "era"
 }
 
 decision := {"allow": true, "obligations": {"rate_limit": {"key": "add", "limit": 200, "period_seconds": 3600}}} if {
@@ -316,4 +322,25 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// The gateway's evidence records so far, in log order (the log's writer thread appends
+/// them shortly after each answer, so callers wait with [`eventually`]).
+pub fn evidence(gw: &Gateway) -> Vec<Value> {
+    let dir = gw.state.path().join("evidence");
+    let mut segments: Vec<PathBuf> =
+        std::fs::read_dir(&dir).map(|entries| entries.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
+    segments.retain(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("segment-")));
+    segments.sort();
+    let text: String = segments.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// The records about approval `id`: the call's own and the approval's, as (event, decision).
+pub fn approval_trail(gw: &Gateway, id: &str) -> Vec<(String, String)> {
+    let records = evidence(gw);
+    let about = records.iter().filter(|r| r["approval"]["id"] == id);
+    about
+        .map(|r| (r["approval"]["event"].as_str().unwrap().to_string(), r["decision"].as_str().unwrap().to_string()))
+        .collect()
 }
