@@ -2,18 +2,48 @@
 //! attached. A message passes only if every limit admits it and every approval it needs
 //! was given, for exactly this call, and is used up by it.
 
-use http::{header, HeaderValue};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
 use crate::approvals::{Call, Gate};
-use crate::body::Body;
+use crate::body::{Body, BoxError};
 use crate::enforce::Admission;
 use crate::evidence::{ApprovalNote, Pending};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
 use crate::mcp::jsonrpc::{code, Id, Message, Payload};
 use crate::pipeline::AccessLog;
+use crate::server::ConnInfo;
 use crate::state::{Approval, Rate, RateOutcome};
+
+/// What becomes of a client message policy let through.
+pub enum Admitted {
+    /// On to the upstream; the approval it used, if one.
+    Forward(Option<ApprovalNote>),
+    /// The gateway answers it itself.
+    Answer(Held),
+    /// Held open on a streaming answer until an approver decides ([`Gateway::hold`]).
+    Wait(Wait),
+}
+
+/// A call waiting for approval `approval_id` on a streaming answer.
+pub struct Wait {
+    approval_id: String,
+    request_id: Id,
+    /// The call's `_meta.progressToken`: with one, the client hears progress notifications.
+    progress_token: Option<Value>,
+}
+
+/// Marks a request run again after its hold: it is not held twice.
+#[derive(Clone, Copy)]
+struct HeldBefore;
 
 /// A call the gateway answers itself instead of forwarding: held for approval, refused by
 /// an approver or a rate limit.
@@ -33,16 +63,16 @@ impl Held {
 }
 
 impl Gateway {
-    /// `Ok` names the approval the call used, if one; `Err` is the answer to send instead
-    /// of forwarding ([`Gateway::answer_held`]).
+    /// Whether every rate limit admits the payload and every approval it needs was given.
+    /// `may_hold`: the client reads a streaming answer, so a pending call may wait on it.
     pub async fn admit(
         &self,
         log: &AccessLog,
         principal: &Principal,
         payload: &Payload,
         admissions: &[Admission],
-        accepts_stream: bool,
-    ) -> Result<Option<ApprovalNote>, Held> {
+        may_hold: bool,
+    ) -> Admitted {
         for limit in admissions.iter().filter_map(|a| a.rate_limit.as_ref()) {
             let rate = Rate { limit: limit.limit, period_ms: limit.period_seconds.saturating_mul(1000) };
             if let RateOutcome::Limited { retry_after_ms } = self.rate_limiter.check(&limit.key, rate).await {
@@ -50,7 +80,7 @@ impl Gateway {
                 let data = json!({"code": "rate_limited", "retry_after_ms": retry_after_ms});
                 let message = format!("Rate limit exceeded; retry after {retry_after_ms} ms");
                 let held = Held::deny(error(code::RATE_LIMITED, &message, data), "rate_limited");
-                return Err(Held { retry_after_s: Some(retry_after_ms.div_ceil(1000).max(1)), ..held });
+                return Admitted::Answer(Held { retry_after_s: Some(retry_after_ms.div_ceil(1000).max(1)), ..held });
             }
         }
         let mut used = None;
@@ -60,19 +90,22 @@ impl Gateway {
                 Held::deny(error(code::POLICY_DENIED, text, json!({"code": code_name})), "denied")
             };
             if matches!(payload, Payload::Batch(_)) {
-                return Err(refuse(
+                return Admitted::Answer(refuse(
                     "approval_not_batchable",
                     "a call that needs approval must be sent alone, not in a batch",
                 ));
             }
             if principal.is_anonymous() {
-                return Err(refuse(
+                return Admitted::Answer(refuse(
                     "approval_needs_identity",
                     "a call that needs approval needs an authenticated caller",
                 ));
             }
             let Message::Request(request) = message else {
-                return Err(refuse("approval_required", "a notification cannot wait for approval; it is refused"));
+                return Admitted::Answer(refuse(
+                    "approval_required",
+                    "a notification cannot wait for approval; it is refused",
+                ));
             };
             let empty = Value::Object(Default::default());
             let call = Call {
@@ -82,49 +115,150 @@ impl Gateway {
                 bundle_revision: &admission.bundle_revision,
                 reason,
             };
-            match self.approval_for(&call, request, accepts_stream).await {
+            match self.approvals.check(&call).await {
                 Gate::Release(approval) => {
                     tracing::info!(approval_id = %approval.request.id, approver = approval.state.decided_by.as_deref(), "approved call released");
                     used = Some(note(&approval, "used"));
                 }
-                Gate::Pending(approval) => return Err(self.pending(&approval, elicits_by_url(request))),
+                Gate::Pending(approval)
+                    if may_hold && !self.approvals.config.hold_timeout.is_zero() && !elicits_by_url(request) =>
+                {
+                    let progress_token =
+                        request.params.as_ref().and_then(|p| p.pointer("/_meta/progressToken")).cloned();
+                    let wait =
+                        Wait { approval_id: approval.request.id, request_id: request.id.clone(), progress_token };
+                    return Admitted::Wait(wait);
+                }
+                Gate::Pending(approval) => return Admitted::Answer(self.pending(&approval, elicits_by_url(request))),
                 Gate::Denied(approval) => {
                     let comment = approval.state.comment.clone().unwrap_or_default();
                     let text = format!("an approver denied this call: {comment}");
                     let data =
                         json!({"code": "approval_denied", "approval_id": approval.request.id, "comment": comment});
                     let held = Held::deny(error(code::POLICY_DENIED, &text, data), "denied");
-                    return Err(Held { approval: Some(note(&approval, "denied")), ..held });
+                    return Admitted::Answer(Held { approval: Some(note(&approval, "denied")), ..held });
                 }
                 Gate::Unavailable(_) => {
                     let text = "approval cannot be checked right now (the state store is unavailable); retry later";
-                    return Err(refuse("approval_unavailable", text));
+                    return Admitted::Answer(refuse("approval_unavailable", text));
                 }
             }
         }
-        Ok(used)
+        Admitted::Forward(used)
     }
 
-    /// The call's approval. A client that can open the page itself is sent there (URL
-    /// elicitation); one that reads a streaming answer waits here, held, for the decision
-    /// (from any replica); anyone else is told to retry.
-    async fn approval_for(
-        &self,
-        call: &Call<'_>,
-        request: &crate::mcp::jsonrpc::Request,
-        accepts_stream: bool,
-    ) -> Gate {
-        let gate = self.approvals.check(call).await;
-        let hold = self.approvals.config.hold_timeout;
-        let Gate::Pending(approval) = &gate else { return gate };
-        if !accepts_stream || hold.is_zero() || elicits_by_url(request) {
-            return gate;
+    /// Whether a pending call of this request may be held open: its client reads streaming
+    /// answers on the MCP endpoint (the legacy transport answers on another stream), and it
+    /// is not already the run after a hold.
+    pub fn may_hold(&self, parts: &http::request::Parts) -> bool {
+        accepts_event_stream(&parts.headers)
+            && parts.uri.path() == self.mcp_path
+            && parts.extensions.get::<HeldBefore>().is_none()
+    }
+
+    /// Answers with an event stream at once and keeps it open until an approver decides
+    /// (on any replica) or `approvals.hold_timeout` passes, telling the client it still
+    /// waits every `progress_interval`. Then the request runs through the pipeline again,
+    /// from parsing on — identity, policy and the approval are checked anew — and its
+    /// answer ends the stream: the upstream's result once approved, else the refusal or
+    /// the "pending" error. A client that leaves meanwhile is not forwarded anything.
+    pub fn hold(
+        self: &Arc<Self>,
+        wait: Wait,
+        log: &AccessLog,
+        parts: http::request::Parts,
+        bytes: Bytes,
+        conn: Arc<ConnInfo>,
+    ) -> http::Response<Body> {
+        tracing::info!(approval_id = %wait.approval_id, timeout = ?self.approvals.config.hold_timeout, "holding the call until an approver decides");
+        let (tx, rx) = mpsc::channel::<Bytes>(8);
+        let mut again = http::Request::new(());
+        *again.method_mut() = parts.method;
+        *again.uri_mut() = parts.uri;
+        *again.version_mut() = parts.version;
+        *again.headers_mut() = parts.headers;
+        again.extensions_mut().insert(HeldBefore);
+        let (again, ()) = again.into_parts();
+        let gw = self.clone();
+        tokio::spawn(async move {
+            if !gw.wait_for(&wait, &tx).await {
+                tracing::info!(approval_id = %wait.approval_id, "the client left while its call was held; nothing is forwarded");
+                return;
+            }
+            let log = AccessLog::new(&again.headers, Instant::now());
+            let answer = crate::pipeline::decide_and_forward(gw.clone(), again, bytes, conn, log).await;
+            gw.relay_as_events(answer, &wait.request_id, &tx).await;
+        });
+        self.finish(log, StatusCode::OK, "approval_held");
+        let events = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|data| (Ok::<_, BoxError>(Frame::data(data)), rx))
+        });
+        let mut response = http::Response::new(crate::body::boxed(StreamBody::new(events)));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        response
+    }
+
+    /// Waits for the decision or the hold timeout; `false` when the client left first.
+    async fn wait_for(&self, wait: &Wait, tx: &mpsc::Sender<Bytes>) -> bool {
+        let config = &self.approvals.config;
+        let deadline = Instant::now() + config.hold_timeout;
+        for progress in 1u64.. {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let step = config.progress_interval.min(left);
+            if self.approvals.wait_for_decision(&wait.approval_id, step).await.is_some() {
+                break;
+            }
+            let still = match &wait.progress_token {
+                Some(token) => event(&json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {
+                    "progressToken": token,
+                    "progress": progress,
+                    "message": format!("waiting for an approver to decide approval request {}", wait.approval_id),
+                }})),
+                // A comment keeps the stream alive and tells a client that left from one that waits.
+                None => Bytes::from_static(b": waiting for an approver\n\n"),
+            };
+            if tx.send(still).await.is_err() {
+                return false;
+            }
         }
-        tracing::info!(approval_id = %approval.request.id, timeout = ?hold, "holding the call until an approver decides");
-        match self.approvals.wait_for_decision(&approval.request.id, hold).await {
-            Some(_) => self.approvals.check(call).await,
-            None => gate,
+        true
+    }
+
+    /// The answer of the run after the hold, as the held stream's last events: an event
+    /// stream is relayed as it comes; a JSON body becomes one event.
+    async fn relay_as_events(&self, answer: http::Response<Body>, id: &Id, tx: &mpsc::Sender<Bytes>) {
+        let streaming =
+            answer.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let status = answer.status();
+        let mut body = answer.into_body();
+        if streaming {
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    if tx.send(data).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            return;
         }
+        let limit = self.config.limits.max_upstream_message_bytes;
+        let message = match crate::body::read_limited(body, limit, self.config.upstream.timeout).await {
+            Ok(bytes) => serde_json::from_slice::<Value>(&bytes).ok(),
+            Err(_) => None,
+        };
+        let message = message.unwrap_or_else(|| {
+            let text = format!("the call was released but its answer was not a JSON-RPC message (HTTP {status})");
+            let mut reply = error(code::INTERNAL_ERROR, &text, json!({"code": "upstream_failed"}));
+            reply["jsonrpc"] = json!("2.0");
+            reply["id"] = id.to_value();
+            reply
+        });
+        let _ = tx.send(event(&message)).await;
     }
 
     /// The caller is told the call is pending: as an `input_required` result pointing at the
@@ -179,6 +313,11 @@ impl Gateway {
 /// How a call's evidence record names its approval.
 fn note(approval: &Approval, event: &str) -> ApprovalNote {
     ApprovalNote { id: approval.request.id.clone(), event: event.to_string(), binding: None }
+}
+
+/// One SSE event carrying a JSON-RPC message (serialized on one line).
+fn event(message: &Value) -> Bytes {
+    Bytes::from(format!("data: {message}\n\n"))
 }
 
 fn error(code: i64, message: &str, data: Value) -> Value {

@@ -31,6 +31,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode
 use hyper::body::Incoming;
 use serde_json::Value;
 
+use crate::admission::Admitted;
 use crate::body::{self, Body, ReadError};
 use crate::enforce::{refusal_error, Context, Evaluated, Refusal, SessionRoute, Verdict};
 use crate::evidence::{AppendError, Pending};
@@ -48,9 +49,9 @@ use crate::upstream::{Outbound, UpstreamError};
 /// Handles one JSON-RPC POST: to the MCP endpoint, or to a legacy HTTP+SSE message endpoint.
 pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnInfo>) -> Response<Body> {
     let started = Instant::now();
-    let (mut parts, incoming) = req.into_parts();
+    let (parts, incoming) = req.into_parts();
     let limits = gw.config.limits.clone();
-    let mut log = AccessLog::new(&parts.headers, started);
+    let log = AccessLog::new(&parts.headers, started);
 
     // 1. The body, within limits.
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
@@ -81,6 +82,19 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
             return plain(StatusCode::BAD_REQUEST, "request body aborted");
         }
     };
+    decide_and_forward(gw, parts, bytes, conn, log).await
+}
+
+/// Steps 2–10 on a POST whose body was read; a call held for approval runs them again
+/// once it is decided (src/admission.rs).
+pub(crate) async fn decide_and_forward(
+    gw: Arc<Gateway>,
+    mut parts: http::request::Parts,
+    bytes: Bytes,
+    conn: Arc<ConnInfo>,
+    mut log: AccessLog,
+) -> Response<Body> {
+    let limits = gw.config.limits.clone();
 
     // 2. Strict parse into the typed model.
     let payload = match jsonrpc::parse(&bytes, limits.max_json_depth) {
@@ -139,10 +153,12 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     };
 
     // 5b. The rate limits and human approvals those decisions attached.
-    let accepts_stream = crate::admission::accepts_event_stream(&parts.headers);
-    let approval = match gw.admit(&log, &principal, &payload, &admissions, accepts_stream).await {
-        Ok(approval) => approval,
-        Err(held) => return gw.answer_held(&log, payload.sole_request_id(), held, evidence),
+    // A client reading a streaming answer may be held open until a human decides.
+    let may_hold = gw.may_hold(&parts);
+    let approval = match gw.admit(&log, &principal, &payload, &admissions, may_hold).await {
+        Admitted::Forward(approval) => approval,
+        Admitted::Answer(held) => return gw.answer_held(&log, payload.sole_request_id(), held, evidence),
+        Admitted::Wait(wait) => return gw.hold(wait, &log, parts, bytes, conn),
     };
 
     // 6. Forward what was evaluated.
@@ -616,7 +632,7 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    fn new(headers: &HeaderMap, started: Instant) -> Self {
+    pub(crate) fn new(headers: &HeaderMap, started: Instant) -> Self {
         AccessLog {
             started,
             method: "unknown".into(),

@@ -134,6 +134,44 @@ async fn a_result_that_needs_approval_is_withheld() {
     assert!(plain["result"].is_object(), "another tool's result passes: {plain}");
 }
 
+/// A real SDK client (TypeScript v1) that asked for progress is held on its streaming answer:
+/// it hears progress notifications — each resetting its 1 s request timeout — while a human
+/// takes longer than that to approve, and then gets the upstream's result on the same stream.
+#[tokio::test]
+async fn a_held_sdk_client_hears_progress_and_then_gets_its_result() {
+    let setup = Setup::new();
+    let gw = setup.gateway("a", "approvals:\n  hold_timeout: 20s\n  progress_interval: 200ms\n");
+    let client = approvals_support::approval_client(&gw, &setup.alice(), "echo", json!({"text": "wait for me"}), 1000);
+    let bob = setup.bob();
+    let id = approvals_support::pending_request(&gw, &bob).await;
+    // Longer than the client's own timeout: only the progress keeps it waiting.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    assert_eq!(setup.calls("echo"), 0, "held, not forwarded");
+    assert_eq!(approve(&gw, &id, &bob).await.0, StatusCode::OK);
+
+    let out = tokio::time::timeout(Duration::from_secs(20), client).await.expect("the client finishes").unwrap();
+    assert_eq!(out["result"]["content"][0]["text"], "echo: wait for me", "{out}");
+    let progress = out["progress"].as_array().unwrap();
+    assert!(progress.len() >= 5, "progress every 200 ms while held: {out}");
+    let counts: Vec<u64> = progress.iter().map(|p| p["progress"].as_u64().unwrap()).collect();
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "progress only grows: {counts:?}");
+    assert!(progress[0]["message"].as_str().unwrap().contains(&id), "{out}");
+    assert_eq!(setup.calls("echo"), 1);
+    let used = eventually(Duration::from_secs(5), || async {
+        approval_trail(&gw, &id).last() == Some(&("used".to_string(), "allow".to_string()))
+    });
+    assert!(used.await, "the released call's record names the approval: {:?}", approval_trail(&gw, &id));
+
+    // Denied while held: the refusal ends the stream, and nothing is forwarded.
+    let client = approvals_support::approval_client(&gw, &setup.alice(), "echo", json!({"text": "no"}), 1000);
+    let id = approvals_support::pending_request(&gw, &bob).await;
+    let path = format!("/api/approvals/{id}/deny");
+    assert_eq!(api(&gw, "POST", &path, Some(&bob), r#"{"comment":"nope"}"#).await.0, StatusCode::OK);
+    let out = tokio::time::timeout(Duration::from_secs(20), client).await.expect("the client finishes").unwrap();
+    assert_eq!(out["error"]["data"]["code"], "approval_denied", "{out}");
+    assert_eq!(setup.calls("echo"), 1);
+}
+
 #[tokio::test]
 async fn only_an_authorized_approver_other_than_the_caller_decides() {
     let setup = Setup::new();

@@ -24,6 +24,10 @@ pub struct ApprovalsConfig {
     /// waiting for the decision, before it is answered "pending" like any other. 0: never.
     #[serde(deserialize_with = "crate::config::duration")]
     pub hold_timeout: Duration,
+    /// While a call is held: how often the client hears that it still waits
+    /// (`notifications/progress` when the call has a progress token, else an SSE comment).
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub progress_interval: Duration,
     /// How long finished requests (denied, used, expired) stay listed before they are deleted.
     #[serde(deserialize_with = "crate::config::duration")]
     pub retention: Duration,
@@ -38,6 +42,7 @@ impl Default for ApprovalsConfig {
             approver_role: "approver".into(),
             page_url: None,
             hold_timeout: Duration::from_secs(25),
+            progress_interval: Duration::from_secs(5),
             retention: Duration::from_secs(24 * 3600),
         }
     }
@@ -56,6 +61,9 @@ impl ApprovalsConfig {
                 "approvals.approver_scope",
                 "set approver_scope or approver_role: nobody could approve".into(),
             ));
+        }
+        if self.progress_interval < Duration::from_millis(10) {
+            return Err(("approvals.progress_interval", "must be at least 10ms".into()));
         }
         if let Some(url) = &self.page_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

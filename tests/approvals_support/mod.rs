@@ -344,3 +344,42 @@ pub fn approval_trail(gw: &Gateway, id: &str) -> Vec<(String, String)> {
         .map(|r| (r["approval"]["event"].as_str().unwrap().to_string(), r["decision"].as_str().unwrap().to_string()))
         .collect()
 }
+
+/// The SDK v1 peer making one call with a progress token (tests/peers/approval-client.mjs);
+/// resolves to what it printed.
+pub fn approval_client(
+    gw: &Gateway,
+    token: &str,
+    tool: &str,
+    arguments: Value,
+    timeout_ms: u64,
+) -> tokio::task::JoinHandle<Value> {
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(peers().join("approval-client.mjs"))
+        .args(["--url", &gw.mcp_url, "--token", token, "--tool", tool])
+        .args(["--arguments", &arguments.to_string(), "--timeout", &timeout_ms.to_string()])
+        .arg("--ca")
+        .arg(gw.ca_path())
+        .kill_on_drop(true)
+        .stdout(Stdio::piped());
+    tokio::spawn(async move {
+        let out = command.output().await.expect("node runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("the client printed no result: {text}"))
+    })
+}
+
+/// The id of the one pending approval request, once there is one.
+pub async fn pending_request(gw: &Gateway, approver: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let (_, listed) = api(gw, "GET", "/api/approvals", Some(approver), "").await;
+        let pending = listed["approvals"].as_array().into_iter().flatten().find(|a| a["status"] == "pending");
+        if let Some(id) = pending.and_then(|a| a["request"]["id"].as_str()) {
+            return id.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no approval request became pending")
+}
