@@ -31,6 +31,9 @@ pub enum Admitted {
     Answer(Held),
     /// Held open on a streaming answer until an approver decides ([`Gateway::hold`]).
     Wait(Wait),
+    /// The client's answer to the gateway's own approval elicitation: acknowledged, not
+    /// forwarded (the upstream never asked).
+    Consumed,
 }
 
 /// A call waiting for approval `approval_id` on a streaming answer.
@@ -39,7 +42,13 @@ pub struct Wait {
     request_id: Id,
     /// The call's `_meta.progressToken`: with one, the client hears progress notifications.
     progress_token: Option<Value>,
+    /// A stateful session that declared URL elicitation is first sent this
+    /// `elicitation/create` request pointing at the approval page.
+    elicitation: Option<Value>,
 }
+
+/// The JSON-RPC id prefix of the gateway's own elicitation requests.
+const ELICITATION_ID_PREFIX: &str = "forge-approval-";
 
 /// Marks a request run again after its hold: it is not held twice.
 #[derive(Clone, Copy)]
@@ -81,6 +90,15 @@ impl Gateway {
                 let message = format!("Rate limit exceeded; retry after {retry_after_ms} ms");
                 let held = Held::deny(error(code::RATE_LIMITED, &message, data), "rate_limited");
                 return Admitted::Answer(Held { retry_after_s: Some(retry_after_ms.div_ceil(1000).max(1)), ..held });
+            }
+        }
+        if let Payload::Single(Message::Response(answer)) = payload {
+            if let Some(Id::String(id)) = &answer.id {
+                if let Some(approval_id) = id.strip_prefix(ELICITATION_ID_PREFIX) {
+                    let action = answer.result().and_then(|r| r.get("action")).and_then(Value::as_str);
+                    tracing::info!(approval_id, action, "the client answered the approval elicitation");
+                    return Admitted::Consumed;
+                }
             }
         }
         let mut used = None;
@@ -125,8 +143,13 @@ impl Gateway {
                 {
                     let progress_token =
                         request.params.as_ref().and_then(|p| p.pointer("/_meta/progressToken")).cloned();
-                    let wait =
-                        Wait { approval_id: approval.request.id, request_id: request.id.clone(), progress_token };
+                    let elicitation = self.session_elicits_by_url(log).then(|| self.elicitation(&approval));
+                    let wait = Wait {
+                        approval_id: approval.request.id,
+                        request_id: request.id.clone(),
+                        progress_token,
+                        elicitation,
+                    };
                     return Admitted::Wait(wait);
                 }
                 Gate::Pending(approval) => return Admitted::Answer(self.pending(&approval, elicits_by_url(request))),
@@ -200,8 +223,39 @@ impl Gateway {
         response
     }
 
-    /// Waits for the decision or the hold timeout; `false` when the client left first.
+    /// Whether the call's stateful session declared URL-mode elicitation at initialize.
+    fn session_elicits_by_url(&self, log: &AccessLog) -> bool {
+        log.session.as_deref().and_then(|id| self.sessions.get(id)).is_some_and(|info| info.url_elicitation)
+    }
+
+    /// The `elicitation/create` request (URL mode) sending the user to the approval page.
+    fn elicitation(&self, approval: &Approval) -> Value {
+        let request = &approval.request;
+        json!({"jsonrpc": "2.0", "id": format!("{ELICITATION_ID_PREFIX}{}", request.id), "method": "elicitation/create", "params": {
+            "mode": "url",
+            "elicitationId": request.id,
+            "url": self.approvals.page_url(&request.id),
+            "message": format!("Approval required: {}. Ask an approver to approve request {}.", request.reason, request.id),
+        }})
+    }
+
+    /// Waits for the decision or the hold timeout, the client first sent to the page if it
+    /// can open one (and told when that is over); `false` when the client left first.
     async fn wait_for(&self, wait: &Wait, tx: &mpsc::Sender<Bytes>) -> bool {
+        if let Some(elicitation) = &wait.elicitation {
+            if tx.send(event(elicitation)).await.is_err() {
+                return false;
+            }
+        }
+        let present = self.wait_for_decision(wait, tx).await;
+        if present && wait.elicitation.is_some() {
+            let complete = json!({"jsonrpc": "2.0", "method": "notifications/elicitation/complete", "params": {"elicitationId": wait.approval_id}});
+            return tx.send(event(&complete)).await.is_ok();
+        }
+        present
+    }
+
+    async fn wait_for_decision(&self, wait: &Wait, tx: &mpsc::Sender<Bytes>) -> bool {
         let config = &self.approvals.config;
         let deadline = Instant::now() + config.hold_timeout;
         for progress in 1u64.. {
@@ -288,6 +342,14 @@ impl Gateway {
             approval: Some(note(approval, "pending")),
             retry_after_s: None,
         }
+    }
+
+    /// `202 Accepted` for a client message that goes no further.
+    pub fn accepted(&self, log: &AccessLog) -> http::Response<Body> {
+        self.finish(log, StatusCode::ACCEPTED, "accepted");
+        let mut response = http::Response::new(crate::body::empty());
+        *response.status_mut() = StatusCode::ACCEPTED;
+        response
     }
 
     /// Answers the request itself with what [`Gateway::admit`] decided, with its evidence.

@@ -159,6 +159,8 @@ pub(crate) async fn decide_and_forward(
         Admitted::Forward(approval) => approval,
         Admitted::Answer(held) => return gw.answer_held(&log, payload.sole_request_id(), held, evidence),
         Admitted::Wait(wait) => return gw.hold(wait, &log, parts, bytes, conn),
+        // The client's answer to the gateway's own approval elicitation goes no further.
+        Admitted::Consumed => return gw.accepted(&log),
     };
 
     // 6. Forward what was evaluated.
@@ -197,6 +199,9 @@ pub(crate) async fn decide_and_forward(
             SessionInfo {
                 protocol_version: params.and_then(|p| p.get("protocolVersion")?.as_str().map(str::to_owned)),
                 client_info: params.and_then(|p| p.get("clientInfo").cloned()),
+                url_elicitation: params
+                    .and_then(|p| p.pointer("/capabilities/elicitation/url"))
+                    .is_some_and(Value::is_object),
                 started: Instant::now(),
             },
         );

@@ -141,7 +141,8 @@ async fn a_result_that_needs_approval_is_withheld() {
 async fn a_held_sdk_client_hears_progress_and_then_gets_its_result() {
     let setup = Setup::new();
     let gw = setup.gateway("a", "approvals:\n  hold_timeout: 20s\n  progress_interval: 200ms\n");
-    let client = approvals_support::approval_client(&gw, &setup.alice(), "echo", json!({"text": "wait for me"}), 1000);
+    let client =
+        approvals_support::approval_client(&gw, &setup.alice(), "echo", json!({"text": "wait for me"}), 1000, &[]);
     let bob = setup.bob();
     let id = approvals_support::pending_request(&gw, &bob).await;
     // Longer than the client's own timeout: only the progress keeps it waiting.
@@ -156,6 +157,7 @@ async fn a_held_sdk_client_hears_progress_and_then_gets_its_result() {
     let counts: Vec<u64> = progress.iter().map(|p| p["progress"].as_u64().unwrap()).collect();
     assert!(counts.windows(2).all(|w| w[0] < w[1]), "progress only grows: {counts:?}");
     assert!(progress[0]["message"].as_str().unwrap().contains(&id), "{out}");
+    assert_eq!(out["elicitations"], json!([]), "a client without URL elicitation is not sent to the page");
     assert_eq!(setup.calls("echo"), 1);
     let used = eventually(Duration::from_secs(5), || async {
         approval_trail(&gw, &id).last() == Some(&("used".to_string(), "allow".to_string()))
@@ -163,13 +165,50 @@ async fn a_held_sdk_client_hears_progress_and_then_gets_its_result() {
     assert!(used.await, "the released call's record names the approval: {:?}", approval_trail(&gw, &id));
 
     // Denied while held: the refusal ends the stream, and nothing is forwarded.
-    let client = approvals_support::approval_client(&gw, &setup.alice(), "echo", json!({"text": "no"}), 1000);
+    let client = approvals_support::approval_client(&gw, &setup.alice(), "echo", json!({"text": "no"}), 1000, &[]);
     let id = approvals_support::pending_request(&gw, &bob).await;
     let path = format!("/api/approvals/{id}/deny");
     assert_eq!(api(&gw, "POST", &path, Some(&bob), r#"{"comment":"nope"}"#).await.0, StatusCode::OK);
     let out = tokio::time::timeout(Duration::from_secs(20), client).await.expect("the client finishes").unwrap();
     assert_eq!(out["error"]["data"]["code"], "approval_denied", "{out}");
     assert_eq!(setup.calls("echo"), 1);
+}
+
+/// A stateful (2025-11-25) session whose client declared URL-mode elicitation: the held call
+/// first sends it an `elicitation/create` request (mode url) pointing at the approval page;
+/// its answer stays with the gateway; once approved the client hears the elicitation is
+/// complete and gets the result. Real TS SDK v1 client and server.
+#[tokio::test]
+async fn a_stateful_client_with_url_elicitation_is_sent_to_the_page() {
+    let setup = Setup::with_upstream("ts-v1-server.mjs");
+    let gw = setup.gateway("a", "approvals:\n  hold_timeout: 20s\n  progress_interval: 200ms\n");
+    let client = approvals_support::approval_client(
+        &gw,
+        &setup.alice(),
+        "echo",
+        json!({"text": "by url"}),
+        5000,
+        &["--url-elicitation"],
+    );
+    let bob = setup.bob();
+    let id = approvals_support::pending_request(&gw, &bob).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(approve(&gw, &id, &bob).await.0, StatusCode::OK);
+
+    let out = tokio::time::timeout(Duration::from_secs(20), client).await.expect("the client finishes").unwrap();
+    assert_eq!(out["result"]["content"][0]["text"], "echo: by url", "{out}");
+    let elicitation = &out["elicitations"][0];
+    assert_eq!(elicitation["mode"], "url", "{out}");
+    assert_eq!(elicitation["url"], format!("{}/approvals/{id}", gw.admin_url), "{out}");
+    assert_eq!(elicitation["elicitationId"], id.as_str());
+    assert_eq!(out["elicitations"].as_array().unwrap().len(), 1, "asked once: {out}");
+    assert_eq!(out["completed"], json!([id]), "told the elicitation is over: {out}");
+    assert_eq!(setup.calls("echo"), 1);
+    let text = std::fs::read_to_string(setup.dir.path().join("upstream.jsonl")).unwrap();
+    let answer = format!("\"forge-approval-{id}\"");
+    assert!(!text.contains(&answer), "the elicitation's answer never reached the upstream: {text}");
+    let log = std::fs::read_to_string(&gw.stderr_path).unwrap();
+    assert!(log.contains("the client answered the approval elicitation"), "the gateway took the answer: {log}");
 }
 
 #[tokio::test]

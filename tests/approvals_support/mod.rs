@@ -53,7 +53,13 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// In front of the SDK v2 server (stateless 2026-07-28).
     pub fn new() -> Setup {
+        Setup::with_upstream("ts-v2-server.mjs")
+    }
+
+    /// In front of another peer server of tests/peers (`ts-v1-server.mjs`: stateful sessions).
+    pub fn with_upstream(script: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let pem = dir.path().join("idp.pem");
@@ -62,7 +68,7 @@ impl Setup {
         std::fs::create_dir(&bundle).unwrap();
         std::fs::write(bundle.join("decision.rego"), BUNDLE).unwrap();
         let record = dir.path().join("upstream.jsonl");
-        let server = upstream(&record);
+        let server = upstream(script, &record);
         Setup { key: EncodingKey::from_ec_der(pair.serialized_der()), dir, pem, bundle, record, server }
     }
 
@@ -119,14 +125,14 @@ fn peers() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
 }
 
-/// The real TypeScript SDK v2 server (stateless 2026-07-28), recording what it receives.
-fn upstream(record: &Path) -> ListeningServer {
+/// A real SDK server of tests/peers, recording what it receives.
+fn upstream(script: &str, record: &Path) -> ListeningServer {
     assert!(
         peers().join("node_modules/@modelcontextprotocol/server").exists(),
         "SDK peers not installed: run scripts/test.sh"
     );
     let mut command = Command::new("node");
-    command.arg(peers().join("ts-v2-server.mjs")).arg("--record").arg(record);
+    command.arg(peers().join(script)).arg("--record").arg(record);
     ListeningServer::start(command)
 }
 
@@ -353,6 +359,7 @@ pub fn approval_client(
     tool: &str,
     arguments: Value,
     timeout_ms: u64,
+    extra: &[&str],
 ) -> tokio::task::JoinHandle<Value> {
     let mut command = tokio::process::Command::new("node");
     command
@@ -361,6 +368,7 @@ pub fn approval_client(
         .args(["--arguments", &arguments.to_string(), "--timeout", &timeout_ms.to_string()])
         .arg("--ca")
         .arg(gw.ca_path())
+        .args(extra)
         .kill_on_drop(true)
         .stdout(Stdio::piped());
     tokio::spawn(async move {
