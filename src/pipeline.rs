@@ -132,10 +132,14 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         request: RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers),
         evidence: Pending::trail(&evidence),
     };
+    let received = bytes.clone();
     let (payload, bytes) = match gw.decide_client_payload(&cx, payload, bytes) {
         Ok(evaluated) => evaluated,
         Err((id, refusal)) => return gw.refuse_by_policy(&log, id.as_ref(), &refusal, evidence.as_ref()),
     };
+    if bytes != received {
+        gw.mirror_param_headers(&mut parts.headers, &payload);
+    }
 
     // 6. Forward what was evaluated.
     let requests: HashMap<Id, JsonRpcRequest> = payload.requests().map(|r| (r.id.clone(), r.clone())).collect();
@@ -735,6 +739,18 @@ impl Gateway {
     fn check_headers(&self, headers: &HeaderMap, payload: &Payload) -> Result<(), headers::HeaderMismatch> {
         let tool = headers::called_tool(payload).unwrap_or_default();
         self.tools.with_params(tool, |params| headers::validate(headers, payload, params))
+    }
+
+    /// A redaction rewrote the arguments: the `Mcp-Param-*` headers must not still carry
+    /// what was redacted.
+    fn mirror_param_headers(&self, headers: &mut HeaderMap, payload: &Payload) {
+        let Some(tool) = headers::called_tool(payload) else { return };
+        let arguments = payload.messages().first().and_then(|m| m.params()).and_then(|p| p.get("arguments"));
+        self.tools.with_params(tool, |params| {
+            if let Some(params) = params {
+                headers::mirror_params(headers, params, arguments);
+            }
+        });
     }
 
     /// Records the outcome of an exchange: one log line, one counter, one latency sample.
