@@ -7,7 +7,8 @@
 //!   3. check the mirrored `Mcp-*` headers against the body (HeaderMismatch, -32020)
 //!   4. identify the caller (mTLS identity today; JWT lands with the identity issue)
 //!   5. tool-pin status → request detectors → policy → enforce (a redacted message is
-//!      detected and evaluated again)
+//!      detected and evaluated again), then the rate limits and human approvals the
+//!      decisions attached (src/admission.rs)
 //!   6. forward the message *as evaluated* to the upstream
 //!
 //! Server → client (the JSON body or every SSE event of the response, and GET streams):
@@ -31,7 +32,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 
 use crate::body::{self, Body, ReadError};
-use crate::enforce::{refusal_error, Context, Refusal, SessionRoute, Verdict};
+use crate::enforce::{refusal_error, Context, Evaluated, Refusal, SessionRoute, Verdict};
 use crate::evidence::{AppendError, Pending};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
@@ -133,12 +134,18 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         evidence: Pending::trail(&evidence),
     };
     let received = bytes.clone();
-    let (payload, bytes) = match gw.decide_client_payload(&cx, payload, bytes) {
+    let Evaluated { payload, bytes, admissions } = match gw.decide_client_payload(&cx, payload, bytes) {
         Ok(evaluated) => evaluated,
         Err((id, refusal)) => return gw.refuse_by_policy(&log, id.as_ref(), &refusal, evidence.as_ref()),
     };
     if bytes != received {
         gw.mirror_param_headers(&mut parts.headers, &payload);
+    }
+
+    // 5b. The rate limits and human approvals those decisions attached.
+    let accepts_stream = crate::admission::accepts_event_stream(&parts.headers);
+    if let Err(answer) = gw.admit(&log, &principal, &payload, &admissions, accepts_stream).await {
+        return answer;
     }
 
     // 6. Forward what was evaluated.
@@ -754,7 +761,7 @@ impl Gateway {
     }
 
     /// Records the outcome of an exchange: one log line, one counter, one latency sample.
-    fn finish(&self, log: &AccessLog, status: StatusCode, outcome: &str) {
+    pub(crate) fn finish(&self, log: &AccessLog, status: StatusCode, outcome: &str) {
         let elapsed = log.elapsed();
         let method = log.method_label();
         self.metrics.requests.with_label_values(&[method, outcome]).inc();
