@@ -147,10 +147,14 @@ pub(crate) async fn decide_and_forward(
         request: RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers),
         evidence: Pending::trail(&evidence),
     };
+    let received = bytes.clone();
     let Evaluated { payload, bytes, admissions } = match gw.decide_client_payload(&cx, payload, bytes) {
         Ok(evaluated) => evaluated,
         Err((id, refusal)) => return gw.refuse_by_policy(&log, id.as_ref(), &refusal, evidence.as_ref()),
     };
+    if bytes != received {
+        gw.mirror_param_headers(&mut parts.headers, &payload);
+    }
 
     // 5b. The rate limits and human approvals those decisions attached.
     // A client reading a streaming answer may be held open until a human decides.
@@ -776,6 +780,18 @@ impl Gateway {
     fn check_headers(&self, headers: &HeaderMap, payload: &Payload) -> Result<(), headers::HeaderMismatch> {
         let tool = headers::called_tool(payload).unwrap_or_default();
         self.tools.with_params(tool, |params| headers::validate(headers, payload, params))
+    }
+
+    /// A redaction rewrote the arguments: the `Mcp-Param-*` headers must not still carry
+    /// what was redacted.
+    fn mirror_param_headers(&self, headers: &mut HeaderMap, payload: &Payload) {
+        let Some(tool) = headers::called_tool(payload) else { return };
+        let arguments = payload.messages().first().and_then(|m| m.params()).and_then(|p| p.get("arguments"));
+        self.tools.with_params(tool, |params| {
+            if let Some(params) = params {
+                headers::mirror_params(headers, params, arguments);
+            }
+        });
     }
 
     /// Records the outcome of an exchange: one log line, one counter, one latency sample.
