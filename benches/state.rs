@@ -59,6 +59,7 @@ fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, stor
         arguments: &arguments,
         bundle_revision: "r1",
         reason: "destructive",
+        findings: &[],
     };
     c.bench_function(&format!("approval check of a pending call ({name})"), |b| {
         b.iter(|| rt.block_on(approvals.check(&call)))

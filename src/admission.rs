@@ -132,6 +132,7 @@ impl Gateway {
                 arguments: request.params.as_ref().and_then(|p| p.get("arguments")).unwrap_or(&empty),
                 bundle_revision: &admission.bundle_revision,
                 reason,
+                findings: &admission.findings,
             };
             match self.approvals.check(&call).await {
                 Gate::Release(approval) => {

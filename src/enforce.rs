@@ -49,6 +49,8 @@ pub struct Admission {
     pub rate_limit: Option<crate::policy::RateLimit>,
     /// The bundle revision that decided: an approval is bound to it.
     pub bundle_revision: String,
+    /// The request detectors' findings, for the approver to see.
+    pub findings: Vec<Finding>,
 }
 
 /// A client payload policy let through: what to forward, and each message's admission.
@@ -104,7 +106,7 @@ impl Gateway {
         let tool = message.subject().filter(|_| message.method() == Some("tools/call")).unwrap_or_default();
         let mut current = message.clone();
         for rewrites in 0..=MAX_REWRITES {
-            let evaluation = self.tools.with_definition(tool, |definition| {
+            let (evaluation, findings) = self.tools.with_definition(tool, |definition| {
                 let findings = self.detect(Scan::client(&current), definition)?;
                 let input = PolicyInput::for_message(
                     cx.principal,
@@ -118,7 +120,7 @@ impl Gateway {
                 .with_pin_status(self.pins.status(tool));
                 let outcome = policy.evaluate(&input);
                 cx.evidence.note(&input, Direction::ClientToServer, &outcome);
-                outcome.map_err(|e| self.policy_failed(&e))
+                outcome.map(|e| (e, findings)).map_err(|e| self.policy_failed(&e))
             })?;
             if let Some(refusal) = refusal_of(&evaluation) {
                 return Err(refusal);
@@ -126,7 +128,7 @@ impl Gateway {
             let rewritten = evaluation.enforced.then(|| rewrite(&current, &evaluation, None)).flatten();
             match rewritten {
                 Some(rewritten) => current = rewritten,
-                None => return Ok(((rewrites > 0).then_some(current), admission_of(&evaluation))),
+                None => return Ok(((rewrites > 0).then_some(current), admission_of(&evaluation, findings))),
             }
         }
         Err(Refusal {
@@ -314,7 +316,7 @@ fn approval_not_possible(evaluation: &Evaluation) -> Option<Refusal> {
 }
 
 /// The approval and rate limit a decision attached; in audit mode they are only logged.
-fn admission_of(evaluation: &Evaluation) -> Admission {
+fn admission_of(evaluation: &Evaluation, findings: Vec<Finding>) -> Admission {
     let obligations = &evaluation.decision.obligations;
     let approval = obligations.require_approval.required.then(|| obligations.require_approval.reason.clone());
     if !evaluation.enforced {
@@ -327,6 +329,7 @@ fn admission_of(evaluation: &Evaluation) -> Admission {
         approval,
         rate_limit: obligations.rate_limit.clone(),
         bundle_revision: evaluation.bundle_revision.to_string(),
+        findings,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod approvals_support;
 mod common;
+mod plugin_support;
 
 use std::time::Duration;
 
@@ -209,6 +210,34 @@ async fn a_stateful_client_with_url_elicitation_is_sent_to_the_page() {
     assert!(!text.contains(&answer), "the elicitation's answer never reached the upstream: {text}");
     let log = std::fs::read_to_string(&gw.stderr_path).unwrap();
     assert!(log.contains("the client answered the approval elicitation"), "the gateway took the answer: {log}");
+}
+
+/// The approver sees what the request detectors found (the real test detector plugin,
+/// tests/plugins/marker): rule, category and where, never the matched text.
+#[tokio::test]
+async fn the_approver_sees_the_detectors_findings() {
+    let setup = Setup::new();
+    let plugins = setup.dir.path().join("plugins");
+    plugin_support::install(&plugins, "marker", "marker", "");
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins-cache");
+    let extra = format!(
+        "plugins:\n  directory: {}\n  cache_dir: {}\n  limits: {{time: 500ms}}\n  settings:\n    marker:\n      config: {{markers: {{PII-MARKER: pii}}}}\n",
+        plugins.display(),
+        cache.display()
+    );
+    let gw = setup.gateway("a", &extra);
+    let (alice, bob) = (setup.alice(), setup.bob());
+    let flagged = pending_id(&call(&gw, &alice, "echo", json!({"text": "mail PII-MARKER please"})).await);
+    let (_, shown) = api(&gw, "GET", &format!("/api/approvals/{flagged}"), Some(&bob), "").await;
+    let findings = shown["request"]["findings"].as_array().unwrap_or_else(|| panic!("{shown}"));
+    assert_eq!(findings.len(), 1, "{shown}");
+    assert_eq!(findings[0]["category"], "pii", "{shown}");
+    assert_eq!(findings[0]["pointer"], "/params/arguments/text", "{shown}");
+    assert!(!shown["request"]["findings"].to_string().contains("PII-MARKER"), "no matched text: {shown}");
+
+    let clean = pending_id(&call(&gw, &alice, "echo", json!({"text": "mail it please"})).await);
+    let (_, shown) = api(&gw, "GET", &format!("/api/approvals/{clean}"), Some(&bob), "").await;
+    assert_eq!(shown["request"]["findings"], json!([]), "nothing found, nothing shown: {shown}");
 }
 
 #[tokio::test]

@@ -37,6 +37,8 @@ pub struct Call<'a> {
     pub arguments: &'a Value,
     pub bundle_revision: &'a str,
     pub reason: &'a str,
+    /// What the request detectors found (fingerprints and pointers, never the matched text).
+    pub findings: &'a [crate::policy::Finding],
 }
 
 /// What the gate says about a call.
@@ -137,8 +139,7 @@ impl Approvals {
                 arguments_masked: mask::mask(call.arguments),
                 bundle_revision: call.bundle_revision.to_string(),
                 reason: call.reason.to_string(),
-                // Detector findings join here once request detectors run before policy.
-                findings: Value::Array(Vec::new()),
+                findings: serde_json::to_value(call.findings).expect("findings serialize"),
                 created_at_ms: now,
             };
             let fresh_id = candidate.id.clone();
@@ -323,7 +324,14 @@ mod tests {
     }
 
     fn call<'a>(caller: &str, arguments: &'a Value, revision: &'a str) -> Call<'a> {
-        Call { caller: caller.into(), tool: "delete_repo", arguments, bundle_revision: revision, reason: "destructive" }
+        Call {
+            caller: caller.into(),
+            tool: "delete_repo",
+            arguments,
+            bundle_revision: revision,
+            reason: "destructive",
+            findings: &[],
+        }
     }
 
     #[test]
