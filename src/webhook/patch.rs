@@ -8,7 +8,7 @@
 //! name: the sidecar's. The sidecar forwards to the server on 127.0.0.1. docs/injection.md
 //! explains it, and what to do for Services with numeric target ports.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
@@ -287,15 +287,31 @@ fn volumes(config: &WebhookConfig, overrides: &Overrides) -> Vec<Value> {
     if let Some(name) = policy {
         volumes.push(named("forge-policy", json!({"configMap": {"name": name}})));
     }
-    let plugins = overrides.plugins_configmap.as_ref().or(config.plugins.config_map.as_ref());
-    if let Some(name) = plugins {
-        volumes.push(named("forge-plugins", json!({"configMap": {"name": name}})));
+    let plugins = overrides.plugins.as_ref().unwrap_or(&config.plugins.config_maps);
+    if !plugins.is_empty() {
+        volumes.push(named("forge-plugins", plugins_volume(plugins)));
     }
     if let Some(secret) = &config.signing_key.secret_name {
         volumes.push(named("forge-keys", json!({"secret": {"secretName": secret}})));
     }
     volumes.push(named("forge-state", Value::Object(config.state_volume.clone())));
     volumes
+}
+
+/// The plugins directory from one ConfigMap per plugin: `items` put each flat ConfigMap
+/// key where the loader looks for it (`<name>/manifest.yaml`, `<name>/<name>.wasm`). The
+/// volume replaces the image's shipped detectors at the same path.
+fn plugins_volume(plugins: &BTreeMap<String, String>) -> Value {
+    let sources: Vec<Value> = plugins
+        .iter()
+        .map(|(plugin, config_map)| {
+            json!({"configMap": {"name": config_map, "items": [
+                {"key": "manifest.yaml", "path": format!("{plugin}/manifest.yaml")},
+                {"key": format!("{plugin}.wasm"), "path": format!("{plugin}/{plugin}.wasm")},
+            ]}})
+        })
+        .collect();
+    json!({"projected": {"sources": sources}})
 }
 
 fn named(name: &str, mut source: Value) -> Value {
@@ -341,7 +357,15 @@ fn sidecar(
         "json",
     ]
     .map(str::to_owned);
-    let mut env = vec![json!({"name": "FORGE_POLICY_BUNDLE", "value": POLICY_DIR})];
+    // The plugins directory is set even without a plugins volume: the image ships the
+    // detectors there.
+    let mut env = vec![
+        json!({"name": "FORGE_POLICY_BUNDLE", "value": POLICY_DIR}),
+        json!({"name": "FORGE_PLUGINS_DIR", "value": PLUGINS_DIR}),
+    ];
+    if config.signing_key.secret_name.is_some() {
+        env.push(json!({"name": "FORGE_EVIDENCE_KEY", "value": format!("{KEYS_DIR}/{}", config.signing_key.key)}));
+    }
     if let Some(mode) = overrides.mode {
         env.push(json!({"name": "FORGE_POLICY_MODE", "value": mode.as_str()}));
     }
