@@ -18,8 +18,7 @@ pub const PLUGINS: &str = "forge.dev/plugins";
 pub const MODE: &str = "forge.dev/mode";
 pub const LOG_LEVEL: &str = "forge.dev/log-level";
 
-const KNOWN: &[&str] =
-    &[INJECT, INJECTED, UPSTREAM_PORT, UPSTREAM_STDIO, POLICY_CONFIGMAP, PLUGINS, MODE, LOG_LEVEL];
+const KNOWN: &[&str] = &[INJECT, INJECTED, UPSTREAM_PORT, UPSTREAM_STDIO, POLICY_CONFIGMAP, PLUGINS, MODE, LOG_LEVEL];
 
 /// Longest stdio command accepted: it becomes one argument of the sidecar.
 const MAX_COMMAND_LEN: usize = 4096;

@@ -322,7 +322,8 @@ mod tests {
         let err = WebhookConfig::from_yaml(&format!("{MINIMAL}plugins:\n  configMaps: {{Secrets: forge-secrets}}\n"))
             .unwrap_err();
         assert_eq!(err.field, "plugins.configMaps.Secrets");
-        let err = WebhookConfig::from_yaml(&format!("{MINIMAL}plugins:\n  configMaps: {{secrets: Forge}}\n")).unwrap_err();
+        let err =
+            WebhookConfig::from_yaml(&format!("{MINIMAL}plugins:\n  configMaps: {{secrets: Forge}}\n")).unwrap_err();
         assert_eq!(err.field, "plugins.configMaps.secrets");
         let err = WebhookConfig::from_yaml(&format!("{MINIMAL}plugins:\n  configMap: forge-plugins\n")).unwrap_err();
         assert!(err.to_string().contains("configMap"), "the old single-ConfigMap key is refused: {err}");
