@@ -113,7 +113,7 @@ fn typical_pod_gets_the_sidecar_on_its_named_port() {
     assert_eq!(server["livenessProbe"]["httpGet"]["port"], "forge-upstream");
 
     let sidecar = a.sidecar();
-    assert_eq!(sidecar["image"], "ghcr.io/forge-gateway/forge:0.1.0");
+    assert_eq!(sidecar["image"], "ghcr.io/forge/forge:0.1.0");
     assert_eq!(sidecar["command"], json!(["/usr/local/bin/forge"]));
     assert_eq!(sidecar["args"][0], "run");
     assert_eq!(
@@ -160,6 +160,9 @@ fn typical_pod_gets_the_sidecar_on_its_named_port() {
         ]}}])
     );
     assert_eq!(a.pod["metadata"]["annotations"]["forge.dev/injected"], env!("CARGO_PKG_VERSION"));
+    // The label the chart's NetworkPolicy for injected pods selects; the pod's own labels stay.
+    assert_eq!(a.pod["metadata"]["labels"]["forge.dev/injected"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(a.pod["metadata"]["labels"]["forge.dev/inject"], "true");
 }
 
 #[test]
@@ -197,6 +200,8 @@ fn a_pod_without_labels_annotations_or_volumes_gets_them_created() {
     let ops: Vec<&str> =
         a.patch.as_ref().unwrap().as_array().unwrap().iter().map(|op| op["path"].as_str().unwrap()).collect();
     assert!(ops.contains(&"/metadata/annotations") && ops.contains(&"/spec/volumes"), "{ops:?}");
+    assert!(ops.contains(&"/metadata/labels"), "{ops:?}");
+    assert_eq!(a.pod["metadata"]["labels"], json!({"forge.dev/injected": env!("CARGO_PKG_VERSION")}));
 }
 
 #[test]

@@ -100,11 +100,17 @@ pub fn inject(config: &WebhookConfig, overrides: &Overrides, pod: &Value) -> Res
     append(&mut patch, spec, "/spec/volumes", volumes.clone());
     let sidecar = sidecar(config, overrides, &upstream.url, &mcp_port_name, listen, admin, &volumes);
     append(&mut patch, spec, "/spec/containers", vec![sidecar]);
+    // The annotation makes injection idempotent; the label lets a NetworkPolicy select the
+    // injected pods (the chart's admits ingress only on the sidecar's ports).
     let injected = Value::String(env!("CARGO_PKG_VERSION").to_string());
-    if pod["metadata"]["annotations"].is_object() {
-        patch.push(json!({"op": "add", "path": "/metadata/annotations/forge.dev~1injected", "value": injected}));
-    } else {
-        patch.push(json!({"op": "add", "path": "/metadata/annotations", "value": {annotations::INJECTED: injected}}));
+    for field in ["annotations", "labels"] {
+        if pod["metadata"][field].is_object() {
+            let path = format!("/metadata/{field}/forge.dev~1injected");
+            patch.push(json!({"op": "add", "path": path, "value": injected}));
+        } else {
+            let path = format!("/metadata/{field}");
+            patch.push(json!({"op": "add", "path": path, "value": {annotations::INJECTED: injected}}));
+        }
     }
     Ok(Injection { patch, warnings })
 }

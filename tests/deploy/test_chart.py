@@ -504,6 +504,43 @@ def test_a_plugin_directory_without_its_component_fails_the_install(tmp_path):
     assert "files/plugins/half/ has manifest.yaml but no half.wasm" in str(refused.value)
 
 
+def test_injected_pods_are_reachable_only_on_the_sidecars_ports():
+    rendered = objects({"targetNamespaces": ["mcp-a", "mcp-b"]})
+    policies = find(rendered, "NetworkPolicy", f"{RELEASE}-injected-pods")
+    assert {p["metadata"]["namespace"] for p in policies} == {"mcp-a", "mcp-b"}
+    spec = policies[0]["spec"]
+    # Selected by the label the webhook adds (src/webhook/patch.rs), so pods without Forge are untouched.
+    assert spec["podSelector"] == {"matchExpressions": [{"key": "forge.dev/injected", "operator": "Exists"}]}
+    assert spec["policyTypes"] == ["Ingress"]
+    # Only the sidecar's named ports: the server's renamed port (forge-upstream) is not admitted.
+    ports = [port["port"] for rule in spec["ingress"] for port in rule["ports"]]
+    assert ports == ["mcp", "forge-admin"]
+    admin = spec["ingress"][1]
+    assert admin["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert "from" not in spec["ingress"][0], "MCP clients: anyone, unless mcpFrom narrows it"
+    # The names are the ones the webhook gives the sidecar's ports.
+    patch_rs = (REPO / "src" / "webhook" / "patch.rs").read_text()
+    assert 'ADMIN_PORT_NAME: &str = "forge-admin"' in patch_rs and 'UPSTREAM_PORT_NAME: &str = "forge-upstream"' in patch_rs
+    assert '"forge.dev~1injected"' in patch_rs or "forge.dev~1injected" in patch_rs
+
+    narrowed = objects(
+        {
+            "targetNamespaces": ["mcp"],
+            "sidecar": {"portName": "rpc"},
+            "injectedPodsNetworkPolicy": {
+                "mcpFrom": [{"namespaceSelector": {"matchLabels": {"team": "agents"}}}],
+                "extraIngress": [{"ports": [{"port": "metrics"}]}],
+            },
+        }
+    )
+    (policy,) = find(narrowed, "NetworkPolicy", f"{RELEASE}-injected-pods")
+    rules = policy["spec"]["ingress"]
+    assert rules[0] == {"ports": [{"port": "rpc", "protocol": "TCP"}], "from": [{"namespaceSelector": {"matchLabels": {"team": "agents"}}}]}
+    assert rules[2] == {"ports": [{"port": "metrics"}]}
+    off = objects({"targetNamespaces": ["mcp"], "injectedPodsNetworkPolicy": {"enabled": False}})
+    assert not [o for o in off if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-injected-pods")]
+
+
 def test_notes_tell_how_to_opt_in_and_check():
     notes = render_notes()
     assert "kubectl label namespace NAMESPACE forge.dev/inject=enabled" in notes
