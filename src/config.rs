@@ -52,6 +52,10 @@ pub struct Config {
     pub policy: crate::policy::PolicyConfig,
     /// Signed evidence of every decision: records, the tamper-evident log, response signatures.
     pub evidence: crate::evidence::EvidenceConfig,
+    /// Where approvals, pins, rate limits and revocations live: embedded (default) or Redis.
+    pub state: crate::state::StateConfig,
+    /// Human approval of the calls policy marks `require_approval`.
+    pub approvals: crate::approvals::ApprovalsConfig,
     /// OpenTelemetry traces over OTLP/HTTP; off by default.
     pub tracing: crate::telemetry::TracingConfig,
     /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
@@ -79,6 +83,8 @@ impl Default for Config {
             auth: Default::default(),
             policy: Default::default(),
             evidence: Default::default(),
+            state: Default::default(),
+            approvals: Default::default(),
             tracing: Default::default(),
             trust: None,
             plugins: Default::default(),
@@ -400,6 +406,9 @@ impl Config {
             return Err(ConfigError::new(&e.field, e.message));
         }
         if let Some((field, message)) = self.evidence.problems().into_iter().next() {
+            return Err(ConfigError::new(field, message));
+        }
+        if let Err((field, message)) = self.state.validate().and_then(|()| self.approvals.validate()) {
             return Err(ConfigError::new(field, message));
         }
         if let Err(e) = self.tracing.validate() {
