@@ -131,6 +131,19 @@ impl Namespace {
     }
 }
 
+/// Compiles the mounted plugins into the state volume's component cache, as a restarted pod
+/// with a persistent state volume would have it: a debug build of the gateway compiles a
+/// detector more slowly than the start-up wait allows on a busy machine. The sidecar still
+/// reads and checks every mounted file itself (the cache is keyed by the component's digest).
+fn warm_plugin_cache(mounts: &[(String, PathBuf)]) {
+    let dir = |path: &str| mounts.iter().find(|(m, _)| m == path).map(|(_, d)| d.clone());
+    let (Some(plugins), Some(state)) = (dir("/etc/forge/plugins"), dir("/var/lib/forge")) else { return };
+    let yaml = format!("directory: {}\nreload: false\n", plugins.display());
+    let config: forge::plugins::PluginsConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+    let trust = std::sync::Arc::new(forge::provenance::Trust::development());
+    forge::plugins::Plugins::load(&config, &state, trust).expect("the mounted plugins load");
+}
+
 /// The shipped detectors, as wasm-plugins/build.sh builds them (once, if they are not).
 fn shipped_detectors() -> PathBuf {
     let dist = repo().join("wasm-plugins/dist");
@@ -185,6 +198,7 @@ fn start(container: &Value, volumes: &[Value], namespace: &Namespace) -> Sidecar
             (m["mountPath"].as_str().unwrap().to_string(), dir)
         })
         .collect();
+    warm_plugin_cache(&mounts);
     let command = container["command"].as_array().unwrap();
     assert_eq!(command, &[json!("/usr/local/bin/forge")], "the image's binary");
     let mut process = Command::new(env!("CARGO_BIN_EXE_forge"));
