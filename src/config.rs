@@ -334,6 +334,12 @@ impl Config {
         if let Some(v) = env("FORGE_POLICY_BUNDLE") {
             self.policy.bundle = v.into();
         }
+        if let Some(v) = env("FORGE_PLUGINS_DIR") {
+            self.plugins.directory = Some(v.into());
+        }
+        if let Some(v) = env("FORGE_EVIDENCE_KEY") {
+            self.evidence.key = Some(v.into());
+        }
         if let Some(v) = env("FORGE_POLICY_MODE") {
             self.policy.mode = match v.as_str() {
                 "enforce" => crate::policy::Mode::Enforce,
@@ -603,6 +609,16 @@ mod tests {
         assert_eq!(c.policy.bundle, PathBuf::from("/etc/forge/policies"));
         assert_eq!(c.policy.mode, crate::policy::Mode::Audit);
         assert!(c.apply_env(|k| (k == "FORGE_POLICY_MODE").then(|| "off".into())).is_err());
+        // What an injected sidecar is told about its mounts.
+        assert_eq!((c.plugins.directory.as_ref(), c.evidence.key.as_ref()), (None, None));
+        c.apply_env(|k| match k {
+            "FORGE_PLUGINS_DIR" => Some("/etc/forge/plugins".into()),
+            "FORGE_EVIDENCE_KEY" => Some("/etc/forge/keys/signing-key.pem".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.plugins.directory, Some(PathBuf::from("/etc/forge/plugins")));
+        assert_eq!(c.evidence.key, Some(PathBuf::from("/etc/forge/keys/signing-key.pem")));
     }
 
     #[test]

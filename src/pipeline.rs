@@ -109,6 +109,8 @@ pub(crate) async fn decide_and_forward(
     };
     log.describe(&payload);
     crate::telemetry::tracing_otel::describe(&payload, &parts.headers, log.session.as_deref());
+    // The gateway's span goes into `_meta` before any check, so what is checked is what goes on.
+    let (payload, bytes) = crate::telemetry::tracing_otel::inject_meta(payload, bytes);
 
     // 3. Mirrored headers agree with the body.
     if let Err(mismatch) = gw.check_headers(&parts.headers, &payload) {
