@@ -7,7 +7,8 @@
 //!   3. check the mirrored `Mcp-*` headers against the body (HeaderMismatch, -32020)
 //!   4. identify the caller (mTLS identity today; JWT lands with the identity issue)
 //!   5. tool-pin status → request detectors → policy → enforce (a redacted message is
-//!      detected and evaluated again)
+//!      detected and evaluated again), then the rate limits and human approvals the
+//!      decisions attached (src/admission.rs)
 //!   6. forward the message *as evaluated* to the upstream
 //!
 //! Server → client (the JSON body or every SSE event of the response, and GET streams):
@@ -30,8 +31,9 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode
 use hyper::body::Incoming;
 use serde_json::Value;
 
+use crate::admission::Admitted;
 use crate::body::{self, Body, ReadError};
-use crate::enforce::{refusal_error, Context, Refusal, SessionRoute, Verdict};
+use crate::enforce::{refusal_error, Context, Evaluated, Refusal, SessionRoute, Verdict};
 use crate::evidence::{AppendError, Pending, Unanswered};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
@@ -47,9 +49,9 @@ use crate::upstream::{Outbound, UpstreamError};
 /// Handles one JSON-RPC POST: to the MCP endpoint, or to a legacy HTTP+SSE message endpoint.
 pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnInfo>) -> Response<Body> {
     let started = Instant::now();
-    let (mut parts, incoming) = req.into_parts();
+    let (parts, incoming) = req.into_parts();
     let limits = gw.config.limits.clone();
-    let mut log = AccessLog::new(&parts.headers, started);
+    let log = AccessLog::new(&parts.headers, started);
 
     // 1. The body, within limits.
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
@@ -80,6 +82,19 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
             return plain(StatusCode::BAD_REQUEST, "request body aborted");
         }
     };
+    decide_and_forward(gw, parts, bytes, conn, log).await
+}
+
+/// Steps 2–10 on a POST whose body was read; a call held for approval runs them again
+/// once it is decided (src/admission.rs).
+pub(crate) async fn decide_and_forward(
+    gw: Arc<Gateway>,
+    mut parts: http::request::Parts,
+    bytes: Bytes,
+    conn: Arc<ConnInfo>,
+    mut log: AccessLog,
+) -> Response<Body> {
+    let limits = gw.config.limits.clone();
 
     // 2. Strict parse into the typed model.
     let payload = match jsonrpc::parse(&bytes, limits.max_json_depth) {
@@ -94,6 +109,8 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     };
     log.describe(&payload);
     crate::telemetry::tracing_otel::describe(&payload, &parts.headers, log.session.as_deref());
+    // The gateway's span goes into `_meta` before any check, so what is checked is what goes on.
+    let (payload, bytes) = crate::telemetry::tracing_otel::inject_meta(payload, bytes);
 
     // 3. Mirrored headers agree with the body.
     if let Err(mismatch) = gw.check_headers(&parts.headers, &payload) {
@@ -133,9 +150,24 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         request: RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers),
         evidence: Pending::trail(&evidence),
     };
-    let (payload, bytes) = match gw.decide_client_payload(&cx, payload, bytes) {
+    let received = bytes.clone();
+    let Evaluated { payload, bytes, admissions } = match gw.decide_client_payload(&cx, payload, bytes) {
         Ok(evaluated) => evaluated,
         Err((id, refusal)) => return gw.refuse_by_policy(&log, id.as_ref(), &refusal, evidence.as_ref()),
+    };
+    if bytes != received {
+        gw.mirror_param_headers(&mut parts.headers, &payload);
+    }
+
+    // 5b. The rate limits and human approvals those decisions attached.
+    // A client reading a streaming answer may be held open until a human decides.
+    let may_hold = gw.may_hold(&parts);
+    let approval = match gw.admit(&log, &principal, &payload, &admissions, may_hold).await {
+        Admitted::Forward(approval) => approval,
+        Admitted::Answer(held) => return gw.answer_held(&log, payload.sole_request_id(), held, evidence),
+        Admitted::Wait(wait) => return gw.hold(wait, &log, parts, bytes, conn),
+        // The client's answer to the gateway's own approval elicitation goes no further.
+        Admitted::Consumed => return gw.accepted(&log),
     };
 
     // 6. Forward what was evaluated.
@@ -174,6 +206,9 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
             SessionInfo {
                 protocol_version: params.and_then(|p| p.get("protocolVersion")?.as_str().map(str::to_owned)),
                 client_info: params.and_then(|p| p.get("clientInfo").cloned()),
+                url_elicitation: params
+                    .and_then(|p| p.pointer("/capabilities/elicitation/url"))
+                    .is_some_and(Value::is_object),
                 started: Instant::now(),
             },
         );
@@ -191,7 +226,7 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         session,
         route,
         legacy_endpoint: Default::default(),
-        evidence: evidence.map(|e| e.forwarded(&forwarded)),
+        evidence: evidence.map(|e| e.forwarded(&forwarded).admitted(None, approval)),
     };
     let response = match content_type(&head.headers) {
         ContentType::EventStream => {
@@ -619,7 +654,7 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    fn new(headers: &HeaderMap, started: Instant) -> Self {
+    pub(crate) fn new(headers: &HeaderMap, started: Instant) -> Self {
         AccessLog {
             started,
             method: "unknown".into(),
@@ -683,7 +718,19 @@ impl Gateway {
             "id": id.map_or(Value::Null, Id::to_value),
             "error": refusal_error(refusal).to_value(),
         });
-        let bytes = Bytes::from(serde_json::to_vec(&body).expect("JSON serializes"));
+        self.answer_json(log, id, &body, "denied", evidence)
+    }
+
+    /// The gateway's own JSON answer to a request it does not forward, signed and recorded.
+    pub(crate) fn answer_json(
+        &self,
+        log: &AccessLog,
+        id: Option<&Id>,
+        body: &Value,
+        outcome: &str,
+        evidence: Option<&Pending>,
+    ) -> Response<Body> {
+        let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON serializes"));
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let (Some(e), Some(pending)) = (&self.evidence, evidence) {
@@ -691,7 +738,7 @@ impl Gateway {
                 return self.evidence_failed(log, id, error);
             }
         }
-        self.finish(log, StatusCode::OK, "denied");
+        self.finish(log, StatusCode::OK, outcome);
         let mut response = Response::new(body::full(bytes));
         *response.headers_mut() = headers;
         response
@@ -798,8 +845,20 @@ impl Gateway {
         self.tools.with_params(tool, |params| headers::validate(headers, payload, params))
     }
 
+    /// A redaction rewrote the arguments: the `Mcp-Param-*` headers must not still carry
+    /// what was redacted.
+    fn mirror_param_headers(&self, headers: &mut HeaderMap, payload: &Payload) {
+        let Some(tool) = headers::called_tool(payload) else { return };
+        let arguments = payload.messages().first().and_then(|m| m.params()).and_then(|p| p.get("arguments"));
+        self.tools.with_params(tool, |params| {
+            if let Some(params) = params {
+                headers::mirror_params(headers, params, arguments);
+            }
+        });
+    }
+
     /// Records the outcome of an exchange: one log line, one counter, one latency sample.
-    fn finish(&self, log: &AccessLog, status: StatusCode, outcome: &str) {
+    pub(crate) fn finish(&self, log: &AccessLog, status: StatusCode, outcome: &str) {
         let elapsed = log.elapsed();
         let method = log.method_label();
         self.metrics.requests.with_label_values(&[method, outcome]).inc();

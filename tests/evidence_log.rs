@@ -38,6 +38,7 @@ fn record(i: u64) -> Record {
         decisions: Vec::new(),
         plugins: Vec::new(),
         pin_status: "unknown".into(),
+        approval: None,
     }
 }
 

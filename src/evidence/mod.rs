@@ -36,7 +36,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use config::{EvidenceConfig, WhenFull};
 pub use log::{AppendError, EvidenceLog, LogMetrics};
-pub use record::{DecisionEntry, GatewayIdentity, Masking, PrincipalRef, Record, Trail};
+pub use record::{ApprovalBinding, ApprovalNote, DecisionEntry, GatewayIdentity, Masking, PrincipalRef, Record, Trail};
 
 use crate::identity::Principal;
 use crate::mcp::jsonrpc::{Message, Request};
@@ -76,6 +76,11 @@ pub struct Exchange {
     pub request_sha256: String,
     /// The evaluations made before the request was forwarded.
     pub decisions: Vec<DecisionEntry>,
+    /// The approval the call was held for, refused by or used.
+    pub approval: Option<ApprovalNote>,
+    /// Set when the gateway answered the call itself after policy allowed it (held for
+    /// approval: `hold`; refused by an approver or a rate limit: `deny`).
+    pub decision: Option<&'static str>,
 }
 
 /// Why the gateway answered a request itself.
@@ -132,6 +137,14 @@ impl Pending {
     pub fn forwarded(mut self, body: &[u8]) -> Pending {
         self.exchange.request_sha256 = record::sha256_hex(body);
         self.exchange.decisions = self.trail.take();
+        self
+    }
+
+    /// What the admission stage (rate limits, approvals) did to the call: `decision` when
+    /// it answered the call itself, and the approval concerned.
+    pub fn admitted(mut self, decision: Option<&'static str>, approval: Option<ApprovalNote>) -> Pending {
+        self.exchange.decision = decision;
+        self.exchange.approval = approval;
         self
     }
 }
@@ -233,6 +246,8 @@ impl Evidence {
             request_id: request_id.map(str::to_owned),
             request_sha256: record::sha256_hex(body),
             decisions: Vec::new(),
+            approval: None,
+            decision: None,
         };
         Pending { exchange, trail: Trail::new(Some(self.masking.clone())) }
     }
@@ -332,6 +347,8 @@ impl Evidence {
                 request_id: None,
                 request_sha256: record::sha256_hex(data),
                 decisions: pending.trail.take(),
+                approval: None,
+                decision: None,
                 ..pending.exchange.clone()
             };
             let record = self.record(request, Direction::ServerToClient, None, None);
@@ -428,14 +445,41 @@ impl Evidence {
             request_id: exchange.request_id,
             request_sha256: exchange.request_sha256,
             response_sha256: response_sha256.map(|d| record::hex(d)),
-            decision: verdict(&exchange.decisions).to_string(),
+            decision: exchange.decision.unwrap_or_else(|| verdict(&exchange.decisions)).to_string(),
             status: status.map(|s| s.as_u16()),
             reason: None,
             decisions: exchange.decisions,
             // The plugin host (issue 4) adds its runs and findings here.
             plugins: Vec::new(),
             pin_status: "unknown".into(),
+            approval: exchange.approval,
         }
+    }
+
+    /// An approval's own record: requested, decided, used or expired. Its `request_sha256`
+    /// is the bound arguments' digest.
+    pub fn record_approval(&self, note: ApprovalNote) {
+        let Some(binding) = &note.binding else { return };
+        let decision = match note.event.as_str() {
+            "requested" => "hold",
+            "approved" | "used" => "allow",
+            _ => "deny",
+        };
+        let exchange = Exchange {
+            received: SystemTime::now(),
+            principal: None,
+            session: None,
+            method: "tools/call".into(),
+            name: Some(binding.tool.clone()),
+            request_id: None,
+            request_sha256: binding.arguments_sha256.clone(),
+            decisions: Vec::new(),
+            decision: Some(decision),
+            approval: Some(note),
+        };
+        let record = self.record(exchange, Direction::ClientToServer, None, None);
+        // A failure is counted and logged by append; there is no answer to withhold.
+        let _ = self.append(record);
     }
 }
 

@@ -62,6 +62,38 @@ pub struct Record {
     /// Detector plugins that ran, by digest, and their findings (fingerprints only).
     pub plugins: Vec<PluginRun>,
     pub pin_status: String,
+    /// The human approval the record concerns, if one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalNote>,
+}
+
+/// A human approval (docs/approvals.md) in evidence. On a call's record: the approval it was
+/// held for (`pending`), refused by (`denied`) or went through with (`used`). On an
+/// approval's own record: what happened to it (`requested`, `approved`, `denied`, `used`,
+/// `expired`) and the call it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalNote {
+    pub id: String,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<ApprovalBinding>,
+}
+
+/// What an approval is bound to, and who decided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalBinding {
+    /// The caller's principal label (`subject@issuer`, or the certificate identity).
+    pub caller: String,
+    pub tool: String,
+    pub arguments_sha256: String,
+    pub bundle_revision: String,
+    /// The policy's reason for asking.
+    pub reason: String,
+    pub expires_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
 }
 
 /// The gateway that wrote a record.

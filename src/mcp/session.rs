@@ -15,6 +15,8 @@ const MAX_SESSIONS: usize = 100_000;
 pub struct SessionInfo {
     pub protocol_version: Option<String>,
     pub client_info: Option<Value>,
+    /// The client declared URL-mode elicitation (`capabilities.elicitation.url`) at initialize.
+    pub url_elicitation: bool,
     pub started: Instant,
 }
 
@@ -58,8 +60,12 @@ mod tests {
     fn open_and_close_track_the_gauge() {
         let gauge = IntGauge::new("t", "t").unwrap();
         let s = Sessions::new(gauge.clone());
-        let info =
-            SessionInfo { protocol_version: Some("2025-11-25".into()), client_info: None, started: Instant::now() };
+        let info = SessionInfo {
+            protocol_version: Some("2025-11-25".into()),
+            client_info: None,
+            url_elicitation: false,
+            started: Instant::now(),
+        };
         s.open("a", info.clone());
         s.open("b", info.clone());
         assert_eq!(gauge.get(), 2);
