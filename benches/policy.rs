@@ -83,6 +83,45 @@ fn evaluate(c: &mut Criterion) {
         })
     });
 
+    // What the load harness's path (d) asks per request: a developer calling `echo`, then
+    // the 1 KiB result of that call on its way back.
+    let echo = message(
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#,
+    );
+    let Message::Request(echo_request) = echo.clone() else { unreachable!() };
+    group.bench_function("tools_call_jwt_echo", |b| {
+        b.iter(|| {
+            let input = PolicyInput::for_message(
+                &principal,
+                black_box(&echo),
+                Direction::ClientToServer,
+                None,
+                request.clone(),
+                None,
+            );
+            assert!(store.evaluate(&input).expect("evaluates").decision.allow);
+        })
+    });
+    let text = "x".repeat(1024 - 89); // a 1,024-byte body, as the harness's canned upstream sends
+    let result = message(
+        &json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": text}], "isError": false}})
+            .to_string(),
+    );
+    group.bench_function("tools_call_result_1k_jwt", |b| {
+        b.iter(|| {
+            let input = PolicyInput::for_message(
+                &principal,
+                black_box(&result),
+                Direction::ServerToClient,
+                None,
+                request.clone(),
+                None,
+            )
+            .in_reply_to(&echo_request, None);
+            assert!(store.evaluate(&input).expect("evaluates").decision.allow);
+        })
+    });
+
     let tools: Vec<Value> =
         (0..20).map(|i| json!({"name": format!("tool_{i}"), "inputSchema": {"type": "object"}})).collect();
     let list = message(&json!({"jsonrpc": "2.0", "id": 44, "result": {"tools": tools}}).to_string());
