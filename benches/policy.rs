@@ -85,9 +85,8 @@ fn evaluate(c: &mut Criterion) {
 
     // What the load harness's path (d) asks per request: a developer calling `echo`, then
     // the 1 KiB result of that call on its way back.
-    let echo = message(
-        r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#,
-    );
+    let echo =
+        message(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#);
     let Message::Request(echo_request) = echo.clone() else { unreachable!() };
     group.bench_function("tools_call_jwt_echo", |b| {
         b.iter(|| {
