@@ -40,7 +40,10 @@ fn developer() -> Principal {
 
 fn evaluate(c: &mut Criterion) {
     let bundle = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
-    let store = PolicyStore::load(bundle, &PolicyConfig::default()).expect("the default bundle loads");
+    // The evaluation time limit is wall-clock: on a shared, overloaded machine a preempted
+    // iteration can pass the default 50 ms, which would abort the bench, not measure it.
+    let config = PolicyConfig { eval_timeout: std::time::Duration::from_secs(5), ..PolicyConfig::default() };
+    let store = PolicyStore::load(bundle, &config).expect("the default bundle loads");
     let request = RequestView { source_address: Some("10.1.2.3".parse().expect("an IP")), ..Default::default() };
     let mut group = c.benchmark_group("policy");
 
