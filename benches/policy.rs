@@ -40,7 +40,10 @@ fn developer() -> Principal {
 
 fn evaluate(c: &mut Criterion) {
     let bundle = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
-    let store = PolicyStore::load(bundle, &PolicyConfig::default()).expect("the default bundle loads");
+    // The evaluation time limit is wall-clock: on a shared, overloaded machine a preempted
+    // iteration can pass the default 50 ms, which would abort the bench, not measure it.
+    let config = PolicyConfig { eval_timeout: std::time::Duration::from_secs(5), ..PolicyConfig::default() };
+    let store = PolicyStore::load(bundle, &config).expect("the default bundle loads");
     let request = RequestView { source_address: Some("10.1.2.3".parse().expect("an IP")), ..Default::default() };
     let mut group = c.benchmark_group("policy");
 
@@ -79,6 +82,44 @@ fn evaluate(c: &mut Criterion) {
                 request.clone(),
                 None,
             );
+            assert!(store.evaluate(&input).expect("evaluates").decision.allow);
+        })
+    });
+
+    // What the load harness's path (d) asks per request: a developer calling `echo`, then
+    // the 1 KiB result of that call on its way back.
+    let echo =
+        message(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}"#);
+    let Message::Request(echo_request) = echo.clone() else { unreachable!() };
+    group.bench_function("tools_call_jwt_echo", |b| {
+        b.iter(|| {
+            let input = PolicyInput::for_message(
+                &principal,
+                black_box(&echo),
+                Direction::ClientToServer,
+                None,
+                request.clone(),
+                None,
+            );
+            assert!(store.evaluate(&input).expect("evaluates").decision.allow);
+        })
+    });
+    let text = "x".repeat(1024 - 89); // a 1,024-byte body, as the harness's canned upstream sends
+    let result = message(
+        &json!({"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": text}], "isError": false}})
+            .to_string(),
+    );
+    group.bench_function("tools_call_result_1k_jwt", |b| {
+        b.iter(|| {
+            let input = PolicyInput::for_message(
+                &principal,
+                black_box(&result),
+                Direction::ServerToClient,
+                None,
+                request.clone(),
+                None,
+            )
+            .in_reply_to(&echo_request, None);
             assert!(store.evaluate(&input).expect("evaluates").decision.allow);
         })
     });

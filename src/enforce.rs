@@ -4,6 +4,7 @@
 //! Every rewrite produces a new message that is evaluated again before it goes anywhere: a
 //! stage never trusts its own output.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -104,7 +105,8 @@ impl Gateway {
     ) -> Result<(Option<Message>, Admission), Refusal> {
         let Some(policy) = &self.policy else { return Ok((None, Admission::default())) };
         let tool = message.subject().filter(|_| message.method() == Some("tools/call")).unwrap_or_default();
-        let mut current = message.clone();
+        // Borrowed until policy rewrites it: most messages are never copied.
+        let mut current = Cow::Borrowed(message);
         for rewrites in 0..=MAX_REWRITES {
             let (evaluation, findings) = self.tools.with_definition(tool, |definition| {
                 let findings = self.detect(Scan::client(&current), definition)?;
@@ -127,8 +129,8 @@ impl Gateway {
             }
             let rewritten = evaluation.enforced.then(|| rewrite(&current, &evaluation, None)).flatten();
             match rewritten {
-                Some(rewritten) => current = rewritten,
-                None => return Ok(((rewrites > 0).then_some(current), admission_of(&evaluation, findings))),
+                Some(rewritten) => current = Cow::Owned(rewritten),
+                None => return Ok(((rewrites > 0).then(|| current.into_owned()), admission_of(&evaluation, findings))),
             }
         }
         Err(Refusal {
@@ -182,7 +184,7 @@ impl Gateway {
     /// server request or notification (`answered` is `None`).
     pub fn decide_server_message(&self, cx: &Context<'_>, message: &Message, answered: Option<&Request>) -> Verdict {
         let Some(policy) = &self.policy else { return Verdict::Forward };
-        let mut current = message.clone();
+        let mut current = Cow::Borrowed(message);
         let tool = answered.filter(|r| r.method == "tools/call").and_then(Request::subject).unwrap_or_default();
         for rewrites in 0..=MAX_REWRITES {
             let evaluation = self.tools.with_definition(tool, |definition| {
@@ -213,12 +215,12 @@ impl Gateway {
                 return withhold(&current, refusal);
             }
             if !evaluation.enforced {
-                return if rewrites == 0 { Verdict::Forward } else { Verdict::Replace(current) };
+                return if rewrites == 0 { Verdict::Forward } else { Verdict::Replace(current.into_owned()) };
             }
             match rewrite(&current, &evaluation, answered) {
-                Some(rewritten) => current = rewritten,
+                Some(rewritten) => current = Cow::Owned(rewritten),
                 None if rewrites == 0 => return Verdict::Forward,
-                None => return Verdict::Replace(current),
+                None => return Verdict::Replace(current.into_owned()),
             }
         }
         let refusal = Refusal {

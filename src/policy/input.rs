@@ -218,7 +218,7 @@ impl<'a> PolicyInput<'a> {
     pub(crate) fn to_value(&self) -> Result<regorus::Value, PolicyError> {
         let mut doc = Obj::default();
         doc.put("version", u64::from(INPUT_VERSION));
-        doc.put("principal", self.principal_value()?);
+        doc.put("principal", principal_value(self.principal)?);
         doc.put("message", self.message_value()?);
         if let Some(session) = &self.session {
             doc.put("session", json(session)?);
@@ -239,38 +239,6 @@ impl<'a> PolicyInput<'a> {
         time.put("unix_ms", unix_ms(self.time));
         doc.put("time", time.done());
         Ok(doc.done())
-    }
-
-    fn principal_value(&self) -> Result<regorus::Value, PolicyError> {
-        let principal = self.principal;
-        let mut p = Obj::default();
-        p.put("authenticated", !principal.is_anonymous());
-        p.put("anonymous", principal.is_anonymous());
-        // Policies iterate these; present and empty keeps such rules false, not undefined.
-        let (audience, scopes) = match &principal.token {
-            Some(t) => (strings(&t.audience), strings(&t.scopes)),
-            None => (regorus::Value::new_array(), regorus::Value::new_array()),
-        };
-        p.put("audience", audience);
-        p.put("scopes", scopes);
-        match &principal.token {
-            Some(token) => {
-                p.put("issuer", token.issuer.as_str());
-                p.put("subject", token.subject.as_str());
-                p.put("claims", json(&token.claims)?);
-            }
-            None => p.put("claims", regorus::Value::new_object()),
-        }
-        if let Some(cert) = &principal.certificate {
-            let mut mtls = Obj::default();
-            mtls.put("subject", cert.subject.as_str());
-            mtls.put("sans", strings(&cert.sans));
-            if let Some(spiffe_id) = &cert.spiffe_id {
-                mtls.put("spiffe_id", spiffe_id.as_str());
-            }
-            p.put("mtls", mtls.done());
-        }
-        Ok(p.done())
     }
 
     fn message_value(&self) -> Result<regorus::Value, PolicyError> {
@@ -409,6 +377,65 @@ impl PinStatus {
             PinStatus::Changed => "changed",
         }
     }
+}
+
+/// The principal's part of the input. A request and its result, and the requests of one
+/// session, are asked about for the same caller, so each thread keeps the last caller it
+/// converted and reuses that value while the caller is equal (a comparison, no allocation).
+fn principal_value(principal: &Principal) -> Result<regorus::Value, PolicyError> {
+    LAST_PRINCIPAL.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((seen, value)) = last.as_ref() {
+            if seen == principal {
+                return Ok(value.clone());
+            }
+        }
+        let value = convert_principal(principal)?;
+        *last = Some((principal.clone(), value.clone()));
+        Ok(value)
+    })
+}
+
+fn convert_principal(principal: &Principal) -> Result<regorus::Value, PolicyError> {
+    let mut p = Obj::default();
+    p.put("authenticated", !principal.is_anonymous());
+    p.put("anonymous", principal.is_anonymous());
+    // Policies iterate these; present and empty keeps such rules false, not undefined.
+    let (audience, scopes) = match &principal.token {
+        Some(t) => (strings(&t.audience), strings(&t.scopes)),
+        None => (regorus::Value::new_array(), regorus::Value::new_array()),
+    };
+    p.put("audience", audience);
+    p.put("scopes", scopes);
+    match &principal.token {
+        Some(token) => {
+            p.put("issuer", token.issuer.as_str());
+            p.put("subject", token.subject.as_str());
+            p.put("claims", claims_value(&token.claims)?);
+        }
+        None => p.put("claims", regorus::Value::new_object()),
+    }
+    if let Some(cert) = &principal.certificate {
+        let mut mtls = Obj::default();
+        mtls.put("subject", cert.subject.as_str());
+        mtls.put("sans", strings(&cert.sans));
+        if let Some(spiffe_id) = &cert.spiffe_id {
+            mtls.put("spiffe_id", spiffe_id.as_str());
+        }
+        p.put("mtls", mtls.done());
+    }
+    Ok(p.done())
+}
+
+thread_local! {
+    static LAST_PRINCIPAL: RefCell<Option<(Principal, regorus::Value)>> = const { RefCell::new(None) };
+}
+
+/// Claims straight from the verified map, without first copying it into a JSON value.
+fn claims_value(claims: &serde_json::Map<String, Value>) -> Result<regorus::Value, PolicyError> {
+    use serde::de::IntoDeserializer;
+    regorus::Value::deserialize(claims.into_deserializer())
+        .map_err(|e| PolicyError::Runtime(format!("building the input: {e}")))
 }
 
 /// A regorus object under construction.
@@ -661,6 +688,26 @@ mod tests {
             assert_eq!(definition_value(other).unwrap(), from_json(other).unwrap());
         }
         assert!(DEFINITIONS.with(|c| c.borrow().len()) <= DEFINITIONS_PER_THREAD, "the cache stays bounded");
+    }
+
+    #[test]
+    fn a_reused_principal_value_is_never_another_callers() {
+        let caller = |roles: Value| Principal {
+            token: Some(TokenIdentity {
+                issuer: "https://idp".into(),
+                subject: "alice".into(),
+                claims: json!({ "roles": roles }).as_object().unwrap().clone(),
+                ..Default::default()
+            }),
+            certificate: None,
+        };
+        let m = message(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
+        let (viewer, admin) = (caller(json!(["viewer"])), caller(json!(["admin"])));
+        for principal in [&viewer, &viewer, &admin, &viewer, &Principal::default()] {
+            let expected = serde_json::to_value(convert_principal(principal).unwrap()).unwrap();
+            assert_eq!(input_json(principal, &m, None)["principal"], expected);
+        }
+        assert_eq!(input_json(&admin, &m, None)["principal"]["claims"]["roles"], json!(["admin"]));
     }
 
     #[test]

@@ -156,6 +156,27 @@ async fn a_remembered_token_is_forgotten_when_its_key_is_retired() {
     assert_eq!(verify(&auth, &token).await, Err(AuthError::UnknownKid), "the very same token, now refused");
 }
 
+/// Retiring a key needs no new token to be noticed: the scheduled refresh at the keys' max-age
+/// drops remembered tokens too, while one signed with a key that stays is verified afresh.
+#[tokio::test]
+async fn a_remembered_token_is_forgotten_when_a_scheduled_refresh_retires_its_key() {
+    let (retired, kept) = (SigningKey::es256("2024"), SigningKey::es256("2025"));
+    let server = JwksServer::start(&[&retired, &kept]).await;
+    let auth = authenticator(&config(&server.url, "50ms", "300ms")).await;
+    let (doomed, survivor) = (retired.mint(&claims()), kept.mint(&claims()));
+    for token in [&doomed, &survivor, &doomed, &survivor] {
+        assert!(verify(&auth, token).await.is_ok());
+    }
+
+    server.serve(&[&kept]);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Stale keys serve the request that notices them stale, as they would without the cache.
+    assert!(verify(&auth, &survivor).await.is_ok());
+    server.wait_for_hits(2).await;
+    assert_eq!(verify(&auth, &doomed).await, Err(AuthError::UnknownKid), "the remembered token is refused now");
+    assert!(verify(&auth, &survivor).await.is_ok(), "a token whose key stayed still verifies");
+}
+
 #[tokio::test]
 async fn concurrent_tokens_with_a_new_kid_share_one_fetch() {
     let (old, new) = (SigningKey::es256("old"), SigningKey::ed25519("new"));
