@@ -27,7 +27,7 @@ fn call(text: &str) -> Message {
 
 fn config(dir: &Path, settings: &str) -> PluginsConfig {
     let yaml = format!(
-        "directory: {}\nlimits: {{memory: 8MiB, time: 50ms, max_concurrent: 8}}\nreload: false\n{settings}",
+        "directory: {}\nlimits: {{memory: 8MiB, time: 50ms, prepare_time: 300ms, max_concurrent: 8}}\nreload: false\n{settings}",
         dir.display()
     );
     serde_yaml_ng::from_str(&yaml).unwrap()
@@ -104,6 +104,28 @@ fn a_misbehaving_plugin_fails_its_call_only() {
             assert_eq!(failure_of(&bad_only), CallError::Timeout(std::time::Duration::from_millis(50)));
         }
     }
+}
+
+#[test]
+fn a_prepared_plugin_starts_every_call_from_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "prepared", "prepared", "");
+    // The second load reads the cached artifact: it must be the snapshot too.
+    for _load in 0..2 {
+        let plugins = load(dir.path(), "").unwrap();
+        for _call in 0..3 {
+            let ids: Vec<_> = detect(&plugins, &call("x")).unwrap().into_iter().map(|f| f.rule_id).collect();
+            assert_eq!(ids, ["prepared.calls-1"], "prepare's state is in every instance, no earlier call's is");
+        }
+    }
+}
+
+#[test]
+fn a_plugin_whose_prepare_does_not_finish_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "slow", "prepare-spin", "");
+    let e = load(dir.path(), "").err().expect("refused").to_string();
+    assert!(e.contains("`slow` could not be prepared") && e.contains("time budget of 300ms"), "{e}");
 }
 
 fn failure_of(plugins: &Plugins) -> CallError {

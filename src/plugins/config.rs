@@ -58,6 +58,10 @@ pub struct PluginLimits {
     /// Wall-clock budget of one call, enforced by epoch interruption (`20ms`).
     #[serde(deserialize_with = "duration")]
     pub time: Duration,
+    /// Wall-clock budget of a plugin's one-off `prepare` at load (`2s`): compiling all its
+    /// patterns takes longer than a call.
+    #[serde(deserialize_with = "duration")]
+    pub prepare_time: Duration,
     /// Plugin instances alive at once across all calls; a call beyond it fails (and takes
     /// the plugin's fail mode) instead of waiting.
     pub max_concurrent: u32,
@@ -92,7 +96,12 @@ impl Default for PluginSettings {
 
 impl Default for PluginLimits {
     fn default() -> Self {
-        PluginLimits { memory: 16 << 20, time: Duration::from_millis(20), max_concurrent: 64 }
+        PluginLimits {
+            memory: 16 << 20,
+            time: Duration::from_millis(20),
+            prepare_time: Duration::from_secs(2),
+            max_concurrent: 64,
+        }
     }
 }
 
