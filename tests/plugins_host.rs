@@ -128,6 +128,39 @@ fn a_plugin_whose_prepare_does_not_finish_is_refused_with_the_reason() {
     assert!(e.contains("`slow` could not be prepared") && e.contains("time budget of 300ms"), "{e}");
 }
 
+/// Two slow calls at once: with one instance slot the second waits `max_wait` and fails
+/// as busy (and the fail mode refuses its message); with two, both run.
+#[test]
+fn a_call_beyond_max_concurrent_waits_briefly_then_fails_as_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "spin", "spin", "");
+    for (slots, expected) in [(1, ["busy", "timeout"]), (2, ["timeout", "timeout"])] {
+        let yaml = format!(
+            "directory: {}\nreload: false\nlimits: {{time: 600ms, max_concurrent: {slots}, max_wait: 20ms}}\n",
+            dir.path().display()
+        );
+        let plugins = Plugins::load(
+            &serde_yaml_ng::from_str(&yaml).unwrap(),
+            Path::new(env!("CARGO_TARGET_TMPDIR")),
+            development(),
+        )
+        .unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                let (plugins, barrier) = (plugins.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    failure_of(&plugins).label()
+                })
+            })
+            .collect();
+        let mut outcomes: Vec<_> = calls.into_iter().map(|c| c.join().unwrap()).collect();
+        outcomes.sort();
+        assert_eq!(outcomes, expected, "with {slots} slot(s)");
+    }
+}
+
 fn failure_of(plugins: &Plugins) -> CallError {
     detect(plugins, &call("x")).unwrap_err().error
 }

@@ -62,9 +62,13 @@ pub struct PluginLimits {
     /// patterns takes longer than a call.
     #[serde(deserialize_with = "duration")]
     pub prepare_time: Duration,
-    /// Plugin instances alive at once across all calls; a call beyond it fails (and takes
-    /// the plugin's fail mode) instead of waiting.
+    /// Plugin instances alive at once across all calls (`64`); instance slots are
+    /// reserved for them up front.
     pub max_concurrent: u32,
+    /// How long a call beyond `max_concurrent` waits for an instance to be freed (`10ms`)
+    /// before it fails as `busy` and takes the plugin's fail mode.
+    #[serde(deserialize_with = "duration")]
+    pub max_wait: Duration,
 }
 
 impl Default for PluginsConfig {
@@ -101,6 +105,7 @@ impl Default for PluginLimits {
             time: Duration::from_millis(20),
             prepare_time: Duration::from_secs(2),
             max_concurrent: 64,
+            max_wait: Duration::from_millis(10),
         }
     }
 }

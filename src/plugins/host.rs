@@ -18,6 +18,7 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::config::PluginLimits;
+use super::slots::{Slot, Slots};
 use super::{Capability, PluginError};
 
 wasmtime::component::bindgen!({ path: "wit", world: "detector" });
@@ -35,6 +36,7 @@ pub struct Host {
     limits: PluginLimits,
     /// Where compiled components are cached; `None` compiles every time.
     cache_dir: Option<PathBuf>,
+    slots: Slots,
 }
 
 /// A plugin ready to be called: its component linked, and the capabilities it was granted.
@@ -60,6 +62,8 @@ pub enum CallError {
     Instantiate(String),
     #[error("returned an unusable finding: {0}")]
     InvalidOutput(String),
+    #[error("had no free instance within {0:?} (plugins.limits.max_concurrent are busy)")]
+    Busy(Duration),
 }
 
 impl CallError {
@@ -72,6 +76,7 @@ impl CallError {
             CallError::Failed(_) => "error",
             CallError::Instantiate(_) => "instantiate_error",
             CallError::InvalidOutput(_) => "invalid_output",
+            CallError::Busy(_) => "busy",
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct CallState {
     refused_memory: bool,
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The instance slot this store's instance occupies, freed with the store.
+    _slot: Slot,
 }
 
 impl CallState {
@@ -144,7 +151,8 @@ impl Host {
             .map_err(|e| PluginError::Engine(format!("starting the epoch ticker: {e}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(e.to_string()))?;
-        Ok(Host { engine, linker: std::sync::Arc::new(linker), limits, cache_dir })
+        let slots = Slots::new(limits.max_concurrent);
+        Ok(Host { engine, linker: std::sync::Arc::new(linker), limits, cache_dir, slots })
     }
 
     pub fn limits(&self) -> PluginLimits {
@@ -257,7 +265,8 @@ impl Host {
         // A panic in a host function the plugin called (WASI refusing to block, say) ends
         // this call, not the gateway's task; the store and instance are dropped with it.
         let call = std::panic::AssertUnwindSafe(|| {
-            let mut store = self.store(&plugin.granted, plugin.fs_root.as_deref(), self.limits.time);
+            let mut store =
+                self.store(&plugin.granted, plugin.fs_root.as_deref(), self.limits.max_wait, self.limits.time)?;
             let instance = plugin.pre.instantiate(&mut store).map_err(|e| self.instantiate_error(&store, e))?;
             match instance.call_detect(&mut store, cx, payload, config) {
                 Ok(Ok(findings)) => Ok(findings),
@@ -272,10 +281,19 @@ impl Host {
         })
     }
 
-    /// A store with the call limits: memory capped, a deadline `budget` from now, and only
-    /// the granted capabilities in its WASI context.
-    fn store(&self, granted: &[Capability], fs_root: Option<&Path>, budget: Duration) -> Store<CallState> {
+    /// A store with the call limits: an instance slot (waited for up to `wait`), memory
+    /// capped, a deadline `budget` from now, and only the granted capabilities in its WASI
+    /// context.
+    fn store(
+        &self,
+        granted: &[Capability],
+        fs_root: Option<&Path>,
+        wait: Duration,
+        budget: Duration,
+    ) -> Result<Store<CallState>, CallError> {
+        let slot = self.slots.take(wait).ok_or(CallError::Busy(wait))?;
         let state = CallState {
+            _slot: slot,
             limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
             refused_memory: false,
             wasi: wasi_context(granted, fs_root),
@@ -287,17 +305,18 @@ impl Host {
         let ticks = budget.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
-        store
+        Ok(store)
     }
 
     /// Instantiates a component that is not linked yet (for `prepare`), in a store with
-    /// the call limits, no capabilities and a deadline `budget` from now.
+    /// the call limits, no capabilities and a deadline `budget` from now (a load waits as
+    /// long for an instance slot: it is no message's latency).
     pub(super) fn start(
         &self,
         component: &Component,
         budget: Duration,
     ) -> Result<(Store<CallState>, Instance), CallError> {
-        let mut store = self.store(&[], None, budget);
+        let mut store = self.store(&[], None, budget, budget)?;
         let instance = self.linker.instantiate(&mut store, component).map_err(|e| self.instantiate_error(&store, e))?;
         Ok((store, instance))
     }

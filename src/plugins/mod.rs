@@ -16,6 +16,7 @@ pub mod payload;
 mod prepare;
 mod scan;
 mod set;
+mod slots;
 
 use std::path::{Path, PathBuf};
 
