@@ -123,6 +123,8 @@ fn start(container: &Value) -> Sidecar {
     assert_eq!(command, &[json!("/usr/local/bin/forge")], "the image's binary");
     let mut process = Command::new(env!("CARGO_BIN_EXE_forge"));
     process.env_clear();
+    // Not the repository's built detectors: the image has none.
+    process.env("FORGE_PLUGINS_SHIPPED", "false");
     for arg in container["args"].as_array().unwrap() {
         process.arg(localize(arg.as_str().unwrap(), &mounts));
     }

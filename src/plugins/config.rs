@@ -18,9 +18,12 @@ pub const SHIPPED_DIR: &str = "wasm-plugins/dist";
 pub struct PluginsConfig {
     /// Run detector plugins at all.
     pub enabled: bool,
-    /// The plugins directory (`<name>/manifest.yaml` beside `<name>.wasm`). Unset: none
-    /// (the shipped detectors are in `wasm-plugins/dist` once built).
+    /// The plugins directory (`<name>/manifest.yaml` beside `<name>.wasm`). Unset: the
+    /// shipped detectors (see [`PluginsConfig::resolved_directory`]).
     pub directory: Option<PathBuf>,
+    /// With `directory` unset, load the detectors shipped in [`SHIPPED_DIR`] when they are
+    /// built there.
+    pub shipped: bool,
     /// Only these plugins run, in this order; unset: every plugin of the directory, by name.
     pub order: Option<Vec<String>>,
     /// Per-plugin settings, by plugin name.
@@ -76,6 +79,7 @@ impl Default for PluginsConfig {
         PluginsConfig {
             enabled: true,
             directory: None,
+            shipped: true,
             order: None,
             settings: BTreeMap::new(),
             limits: PluginLimits::default(),
@@ -111,11 +115,18 @@ impl Default for PluginLimits {
 }
 
 impl PluginsConfig {
-    /// The directory to load: only a configured one. The shipped detectors are not loaded
-    /// implicitly: compiling them is seconds at every start of a debug build, which every
-    /// gateway the test suite starts would pay; the log points at [`SHIPPED_DIR`] instead.
+    /// The directory to load: `directory` if set; else, with `shipped` on, [`SHIPPED_DIR`]
+    /// (relative to the working directory, like the default policy bundle) if a detector
+    /// is built there; else none.
     pub fn resolved_directory(&self) -> Option<PathBuf> {
-        self.directory.clone()
+        if self.directory.is_some() {
+            return self.directory.clone();
+        }
+        let shipped = std::path::Path::new(SHIPPED_DIR);
+        let built = std::fs::read_dir(shipped)
+            .map(|entries| entries.flatten().any(|e| e.path().join("manifest.yaml").is_file()))
+            .unwrap_or(false);
+        (self.shipped && built).then(|| shipped.to_path_buf())
     }
 
     pub fn settings_for(&self, name: &str) -> PluginSettings {
@@ -140,5 +151,18 @@ impl PluginsConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_directory_wins_and_shipped_off_loads_none() {
+        let configured = PluginsConfig { directory: Some("elsewhere".into()), ..Default::default() };
+        assert_eq!(configured.resolved_directory(), Some(PathBuf::from("elsewhere")));
+        let off = PluginsConfig { shipped: false, ..Default::default() };
+        assert_eq!(off.resolved_directory(), None);
     }
 }
