@@ -24,11 +24,10 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && install -D -m 0755 target/release/forge /out/usr/local/bin/forge
 # The shipped detector plugins, when the tree has them: wasm-plugins/build.sh builds them
 # (wasm32-wasip2) into wasm-plugins/dist/<name>/{<name>.wasm,manifest.yaml}. They go to
-# /etc/forge/plugins, where a plugins ConfigMap is mounted too; the gateway's default plugins
-# directory, wasm-plugins/dist relative to the working directory, is a link to it.
+# /etc/forge/plugins (FORGE_PLUGINS_DIR below), where injected sidecars mount plugin
+# ConfigMaps instead when the webhook is given some.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    mkdir -p /out/etc/forge/plugins /out/etc/forge/wasm-plugins \
- && ln -s ../plugins /out/etc/forge/wasm-plugins/dist \
+    mkdir -p /out/etc/forge/plugins \
  && if [ -x wasm-plugins/build.sh ]; then \
         wasm-plugins/build.sh && cp -a wasm-plugins/dist/. /out/etc/forge/plugins/; \
     fi
@@ -41,11 +40,12 @@ FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/usr/local/bin/forge /usr/local/bin/forge
 COPY --from=build /out/etc/forge /etc/forge
 COPY --from=build --chown=65532:65532 /out/var/lib/forge /var/lib/forge
-# Relative paths (the defaults policy.bundle: policies, plugins: wasm-plugins/dist) resolve
-# against /etc/forge; the environment says the same for gateways that read FORGE_POLICY_BUNDLE.
+# The relative default policy.bundle (policies) resolves against /etc/forge; the environment
+# names the bundle and the shipped detectors absolutely (plugins.directory has no default).
 WORKDIR /etc/forge
 ENV FORGE_STATE_DIR=/var/lib/forge \
     FORGE_POLICY_BUNDLE=/etc/forge/policies \
+    FORGE_PLUGINS_DIR=/etc/forge/plugins \
     FORGE_LOG_FORMAT=json
 USER 65532:65532
 # MCP (TLS) and the admin endpoints (/healthz, /readyz, /metrics).

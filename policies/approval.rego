@@ -1,6 +1,6 @@
 # Tools whose definition says they are destructive (annotations.destructiveHint: true)
-# need a human's approval. Until Forge collects approvals, that refuses the call with a
-# message saying approval is required.
+# need a human's approval: the gateway holds the call until an approver approves exactly
+# that call (caller, tool, arguments, bundle revision).
 package forge.approval
 
 import rego.v1

@@ -10,6 +10,16 @@ tests/peers/install.sh
 tests/conformance/install.sh
 echo "== building the test detector plugins (wasm32-wasip2)"
 scripts/build-test-plugins.sh
+# Approvals and shared state: a real redis-server, and Debian chromium for the approval page.
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null ||
+        echo "== could not install ${missing[*]}: the tests that need them will say SKIPPED"
+fi
+tests/browser/install.sh
 
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check

@@ -52,6 +52,10 @@ pub struct Config {
     pub policy: crate::policy::PolicyConfig,
     /// Signed evidence of every decision: records, the tamper-evident log, response signatures.
     pub evidence: crate::evidence::EvidenceConfig,
+    /// Where approvals, pins, rate limits and revocations live: embedded (default) or Redis.
+    pub state: crate::state::StateConfig,
+    /// Human approval of the calls policy marks `require_approval`.
+    pub approvals: crate::approvals::ApprovalsConfig,
     /// OpenTelemetry traces over OTLP/HTTP; off by default.
     pub tracing: crate::telemetry::TracingConfig,
     /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
@@ -79,6 +83,8 @@ impl Default for Config {
             auth: Default::default(),
             policy: Default::default(),
             evidence: Default::default(),
+            state: Default::default(),
+            approvals: Default::default(),
             tracing: Default::default(),
             trust: None,
             plugins: Default::default(),
@@ -337,6 +343,12 @@ impl Config {
         if let Some(v) = env("FORGE_POLICY_BUNDLE") {
             self.policy.bundle = v.into();
         }
+        if let Some(v) = env("FORGE_PLUGINS_DIR") {
+            self.plugins.directory = Some(v.into());
+        }
+        if let Some(v) = env("FORGE_EVIDENCE_KEY") {
+            self.evidence.key = Some(v.into());
+        }
         if let Some(v) = env("FORGE_POLICY_MODE") {
             self.policy.mode = match v.as_str() {
                 "enforce" => crate::policy::Mode::Enforce,
@@ -403,6 +415,9 @@ impl Config {
             return Err(ConfigError::new(&e.field, e.message));
         }
         if let Some((field, message)) = self.evidence.problems().into_iter().next() {
+            return Err(ConfigError::new(field, message));
+        }
+        if let Err((field, message)) = self.state.validate().and_then(|()| self.approvals.validate()) {
             return Err(ConfigError::new(field, message));
         }
         if let Err(e) = self.tracing.validate() {
@@ -603,6 +618,16 @@ mod tests {
         assert_eq!(c.policy.bundle, PathBuf::from("/etc/forge/policies"));
         assert_eq!(c.policy.mode, crate::policy::Mode::Audit);
         assert!(c.apply_env(|k| (k == "FORGE_POLICY_MODE").then(|| "off".into())).is_err());
+        // What an injected sidecar is told about its mounts.
+        assert_eq!((c.plugins.directory.as_ref(), c.evidence.key.as_ref()), (None, None));
+        c.apply_env(|k| match k {
+            "FORGE_PLUGINS_DIR" => Some("/etc/forge/plugins".into()),
+            "FORGE_EVIDENCE_KEY" => Some("/etc/forge/keys/signing-key.pem".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.plugins.directory, Some(PathBuf::from("/etc/forge/plugins")));
+        assert_eq!(c.evidence.key, Some(PathBuf::from("/etc/forge/keys/signing-key.pem")));
     }
 
     #[test]

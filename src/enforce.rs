@@ -40,6 +40,24 @@ pub enum Verdict {
     Answer(Response),
 }
 
+/// What a client message that policy let through must still pass before it is forwarded
+/// (see `Gateway::admit`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Admission {
+    /// A human must approve it first; the policy's reason.
+    pub approval: Option<String>,
+    pub rate_limit: Option<crate::policy::RateLimit>,
+    /// The bundle revision that decided: an approval is bound to it.
+    pub bundle_revision: String,
+}
+
+/// A client payload policy let through: what to forward, and each message's admission.
+pub struct Evaluated {
+    pub payload: Payload,
+    pub bytes: Bytes,
+    pub admissions: Vec<Admission>,
+}
+
 /// Everything policy needs to know besides the message itself.
 pub struct Context<'a> {
     pub principal: &'a Principal,
@@ -73,11 +91,16 @@ impl SessionRoute {
 const MAX_REWRITES: usize = 3;
 
 impl Gateway {
-    /// Detectors, then policy, on a client→server message. `Ok(None)` lets it through as
-    /// it came; `Ok(Some(m))` forwards `m` instead: the message as redacted by policy,
-    /// which went through detectors and policy again.
-    pub fn decide_client_message(&self, cx: &Context<'_>, message: &Message) -> Result<Option<Message>, Refusal> {
-        let Some(policy) = &self.policy else { return Ok(None) };
+    /// Detectors, then policy, on a client→server message. `Ok((None, _))` lets it through
+    /// as it came; `Ok((Some(m), _))` forwards `m` instead: the message as redacted by
+    /// policy, which went through detectors and policy again. Either way it must still pass
+    /// the admission the last evaluation attached (rate limits, approval).
+    pub fn decide_client_message(
+        &self,
+        cx: &Context<'_>,
+        message: &Message,
+    ) -> Result<(Option<Message>, Admission), Refusal> {
+        let Some(policy) = &self.policy else { return Ok((None, Admission::default())) };
         let tool = message.subject().filter(|_| message.method() == Some("tools/call")).unwrap_or_default();
         let mut current = message.clone();
         for rewrites in 0..=MAX_REWRITES {
@@ -103,7 +126,7 @@ impl Gateway {
             let rewritten = evaluation.enforced.then(|| rewrite(&current, &evaluation, None)).flatten();
             match rewritten {
                 Some(rewritten) => current = rewritten,
-                None => return Ok((rewrites > 0).then_some(current)),
+                None => return Ok(((rewrites > 0).then_some(current), admission_of(&evaluation))),
             }
         }
         Err(Refusal {
@@ -114,24 +137,27 @@ impl Gateway {
     }
 
     /// [`Gateway::decide_client_message`] on every message of a payload: the payload and
-    /// bytes to forward (re-serialized when policy rewrote a message), or the refusal and
-    /// the id to answer it with.
+    /// bytes to forward (re-serialized when policy rewrote a message) with each message's
+    /// admission, or the refusal and the id to answer it with.
     pub fn decide_client_payload(
         &self,
         cx: &Context<'_>,
         payload: Payload,
         bytes: Bytes,
-    ) -> Result<(Payload, Bytes), (Option<Id>, Refusal)> {
+    ) -> Result<Evaluated, (Option<Id>, Refusal)> {
         let mut rewritten = Vec::new();
+        let mut admissions = Vec::with_capacity(payload.messages().len());
         for (i, message) in payload.messages().iter().enumerate() {
             match self.decide_client_message(cx, message) {
-                Ok(None) => {}
-                Ok(Some(m)) => rewritten.push((i, m)),
+                Ok((changed, admission)) => {
+                    rewritten.extend(changed.map(|m| (i, m)));
+                    admissions.push(admission);
+                }
                 Err(refusal) => return Err((payload.sole_request_id().cloned(), refusal)),
             }
         }
         if rewritten.is_empty() {
-            return Ok((payload, bytes));
+            return Ok(Evaluated { payload, bytes, admissions });
         }
         let payload = match payload {
             Payload::Single(_) => Payload::Single(rewritten.pop().expect("one message").1),
@@ -147,7 +173,7 @@ impl Gateway {
             Payload::Batch(ms) => Value::Array(ms.iter().map(Message::to_value).collect()),
         };
         let bytes = Bytes::from(serde_json::to_vec(&body).expect("JSON serializes"));
-        Ok((payload, bytes))
+        Ok(Evaluated { payload, bytes, admissions })
     }
 
     /// Detectors, then policy, on a server→client message: a response to `answered`, or a
@@ -274,6 +300,23 @@ fn refusal_of(evaluation: &Evaluation) -> Option<Refusal> {
         message: reason.message,
         decision_id: Some(evaluation.decision_id.clone()),
     })
+}
+
+/// The approval and rate limit a decision attached; in audit mode they are only logged.
+fn admission_of(evaluation: &Evaluation) -> Admission {
+    let obligations = &evaluation.decision.obligations;
+    let approval = obligations.require_approval.required.then(|| obligations.require_approval.reason.clone());
+    if !evaluation.enforced {
+        if approval.is_some() || obligations.rate_limit.is_some() {
+            tracing::info!(decision_id = %evaluation.decision_id, "audit mode: policy would require approval or a rate limit");
+        }
+        return Admission::default();
+    }
+    Admission {
+        approval,
+        rate_limit: obligations.rate_limit.clone(),
+        bundle_revision: evaluation.bundle_revision.to_string(),
+    }
 }
 
 /// A refused response becomes an error answering the same request; a refused server request

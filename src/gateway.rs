@@ -50,6 +50,10 @@ pub struct Gateway {
     /// that session's SSE stream, so the stream's policy knows what each answer answers.
     pub legacy_pending: Mutex<HashMap<(String, Id), Request>>,
     pub draining: AtomicBool,
+    /// Approvals, pins, rate limits and revocations (embedded or Redis).
+    pub state: Arc<dyn crate::state::StateStore>,
+    pub approvals: Arc<crate::approvals::Approvals>,
+    pub rate_limiter: crate::ratelimit::RateLimiter,
 }
 
 impl Gateway {
@@ -98,7 +102,18 @@ impl Gateway {
                 Upstream::Stdio(StdioUpstream::new(program, args, &config, metrics.clone()))
             }
         };
+        let state = crate::state::open(&config.state, &config.state_dir).await.context("opening the state store")?;
+        let admin_url = format!("http://{}", config.admin_listen);
+        let approvals =
+            Arc::new(crate::approvals::Approvals::new(state.clone(), config.approvals.clone(), &admin_url)?);
+        let rate_limiter = crate::ratelimit::RateLimiter::new(state.clone())?;
+        approvals.register(metrics.registry())?;
+        rate_limiter.register(metrics.registry())?;
+        crate::state::register_health(state.clone(), metrics.registry())?;
         Ok(Gateway {
+            state,
+            approvals,
+            rate_limiter,
             mcp_path: config.mcp_path(),
             sessions: Sessions::new(metrics.sessions_active.clone()),
             tools: ToolCatalog::default(),
@@ -151,7 +166,7 @@ impl Gateway {
 }
 
 /// Starts both listeners and serves until SIGTERM or SIGINT, then drains and returns.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let tls = if config.tls.insecure_plaintext {
         tracing::warn!(
             "TLS IS OFF: serving plaintext HTTP because tls.insecure_plaintext is set. Never expose this port."
@@ -175,6 +190,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mcp_addr = mcp.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
     let resource = format!("{scheme}://localhost:{}{}", mcp_addr.port(), config.mcp_path());
+    // The approval page is on the admin listener as bound (its port may have been 0).
+    config.approvals.page_url.get_or_insert_with(|| format!("http://{admin_addr}"));
     let gw = Arc::new(Gateway::new(config, &resource).await?);
 
     // Keep the watcher alive for as long as the gateway runs.
@@ -194,6 +211,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
 
+    let sweeper = tokio::spawn(gw.approvals.clone().sweep_expired());
     let _policy_watcher = match &gw.policy {
         Some(policy) => Some(policy.watch().context("watching the policy bundle")?),
         None => None,
@@ -209,6 +227,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(signal);
     listener::serve(mcp, tls.map(|(r, _)| r), gw.clone(), shutdown.clone()).await;
     admin_task.abort();
+    sweeper.abort();
     if let Upstream::Stdio(stdio) = &gw.upstream {
         stdio.shutdown().await;
     }

@@ -2,6 +2,8 @@
 //!
 //! The per-message path lives in [`pipeline`]; read it first.
 
+pub mod admission;
+pub mod approvals;
 pub mod auth;
 pub mod body;
 pub mod config;
@@ -15,8 +17,10 @@ pub mod pipeline;
 pub mod plugins;
 pub mod policy;
 pub mod provenance;
+pub mod ratelimit;
 pub mod server;
 pub mod signing;
+pub mod state;
 pub mod stream;
 pub mod telemetry;
 pub mod upstream;

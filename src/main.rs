@@ -39,6 +39,8 @@ enum Command {
     /// Export, verify and replay evidence; verify a signed response.
     #[command(subcommand)]
     Evidence(EvidenceCommand),
+    /// List, show, approve and deny calls waiting for a human (talks to the admin listener).
+    Approvals(forge::approvals::cli::ApprovalsArgs),
     /// Sign policy bundles and verify their signatures (see docs/provenance.md).
     #[command(subcommand)]
     Bundle(BundleCommand),
@@ -333,6 +335,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             }
         }
+        Command::Approvals(args) => forge::approvals::cli::run(args, &mut stdout),
         Command::Bundle(command) => {
             let status = match command {
                 BundleCommand::Sign { dir, key, name, bundle_version } => {

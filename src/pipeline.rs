@@ -7,7 +7,8 @@
 //!   3. check the mirrored `Mcp-*` headers against the body (HeaderMismatch, -32020)
 //!   4. identify the caller (mTLS identity today; JWT lands with the identity issue)
 //!   5. tool-pin status → request detectors → policy → enforce (a redacted message is
-//!      detected and evaluated again)
+//!      detected and evaluated again), then the rate limits and human approvals the
+//!      decisions attached (src/admission.rs)
 //!   6. forward the message *as evaluated* to the upstream
 //!
 //! Server → client (the JSON body or every SSE event of the response, and GET streams):
@@ -31,7 +32,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 
 use crate::body::{self, Body, ReadError};
-use crate::enforce::{refusal_error, Context, Refusal, SessionRoute, Verdict};
+use crate::enforce::{refusal_error, Context, Evaluated, Refusal, SessionRoute, Verdict};
 use crate::evidence::{AppendError, Pending};
 use crate::gateway::Gateway;
 use crate::identity::Principal;
@@ -94,6 +95,8 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     };
     log.describe(&payload);
     crate::telemetry::tracing_otel::describe(&payload, &parts.headers, log.session.as_deref());
+    // The gateway's span goes into `_meta` before any check, so what is checked is what goes on.
+    let (payload, bytes) = crate::telemetry::tracing_otel::inject_meta(payload, bytes);
 
     // 3. Mirrored headers agree with the body.
     if let Err(mismatch) = gw.check_headers(&parts.headers, &payload) {
@@ -132,10 +135,20 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
         request: RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers),
         evidence: Pending::trail(&evidence),
     };
-    let (payload, bytes) = match gw.decide_client_payload(&cx, payload, bytes) {
+    let received = bytes.clone();
+    let Evaluated { payload, bytes, admissions } = match gw.decide_client_payload(&cx, payload, bytes) {
         Ok(evaluated) => evaluated,
         Err((id, refusal)) => return gw.refuse_by_policy(&log, id.as_ref(), &refusal, evidence.as_ref()),
     };
+    if bytes != received {
+        gw.mirror_param_headers(&mut parts.headers, &payload);
+    }
+
+    // 5b. The rate limits and human approvals those decisions attached.
+    let accepts_stream = crate::admission::accepts_event_stream(&parts.headers);
+    if let Err(answer) = gw.admit(&log, &principal, &payload, &admissions, accepts_stream).await {
+        return answer;
+    }
 
     // 6. Forward what was evaluated.
     let requests: HashMap<Id, JsonRpcRequest> = payload.requests().map(|r| (r.id.clone(), r.clone())).collect();
@@ -737,8 +750,20 @@ impl Gateway {
         self.tools.with_params(tool, |params| headers::validate(headers, payload, params))
     }
 
+    /// A redaction rewrote the arguments: the `Mcp-Param-*` headers must not still carry
+    /// what was redacted.
+    fn mirror_param_headers(&self, headers: &mut HeaderMap, payload: &Payload) {
+        let Some(tool) = headers::called_tool(payload) else { return };
+        let arguments = payload.messages().first().and_then(|m| m.params()).and_then(|p| p.get("arguments"));
+        self.tools.with_params(tool, |params| {
+            if let Some(params) = params {
+                headers::mirror_params(headers, params, arguments);
+            }
+        });
+    }
+
     /// Records the outcome of an exchange: one log line, one counter, one latency sample.
-    fn finish(&self, log: &AccessLog, status: StatusCode, outcome: &str) {
+    pub(crate) fn finish(&self, log: &AccessLog, status: StatusCode, outcome: &str) {
         let elapsed = log.elapsed();
         let method = log.method_label();
         self.metrics.requests.with_label_values(&[method, outcome]).inc();

@@ -1,7 +1,10 @@
 # Deploys the Forge chart into an existing cluster. The evidence signing key comes from AWS
 # Secrets Manager and is written as a Kubernetes Secret into every target namespace (a pod
 # mounts only Secrets of its own namespace); the chart is told to use it instead of
-# generating one. Providers are configured by the caller (see examples/).
+# generating one. The key is therefore in the Terraform state (the data source and the
+# Secrets hold it): keep the state encrypted and private, or sync the key in-cluster
+# (External Secrets Operator) and pass only its Secret name to the chart instead
+# (docs/kubernetes.md). Providers are configured by the caller (see examples/).
 
 locals {
   chart = coalesce(var.chart_path, "${path.module}/../helm/forge")

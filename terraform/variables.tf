@@ -56,7 +56,7 @@ variable "target_namespaces" {
 }
 
 variable "signing_key_secret_id" {
-  description = "AWS Secrets Manager secret (ARN or name) whose value is the Ed25519 evidence signing key, PKCS#8 PEM (openssl genpkey -algorithm ed25519)."
+  description = "AWS Secrets Manager secret (ARN or name) whose value is the Ed25519 evidence signing key, PKCS#8 PEM (openssl genpkey -algorithm ed25519). Its value ends up in the Terraform state: encrypt the state."
   type        = string
 }
 

@@ -143,6 +143,9 @@ fn outcome(store: &PolicyStore, case: &Case) -> String {
     }
     let o = &evaluation.decision.obligations;
     let mut done = vec!["forward".to_string()];
+    if o.require_approval.required {
+        done.push("after approval".into());
+    }
     if !o.hide_tools.is_empty() {
         done.push(format!("hiding {}", o.hide_tools.join(",")));
     }
@@ -198,8 +201,8 @@ fn real_messages_through_the_default_bundle() {
             "refuse tool_not_allowed",
         ),
         (Case::call("no roles", "echo", json!({})).by(user(&[], &[])), "refuse tool_not_allowed"),
-        // Destructive tools need approval, which refuses until approvals exist.
-        (Case::call("destructive", "drop_table", json!({})).with_definition(destructive), "refuse approval_required"),
+        // Destructive tools wait for a human's approval.
+        (Case::call("destructive", "drop_table", json!({})).with_definition(destructive), "forward after approval"),
         (Case::call("not destructive", "drop_table", json!({})).with_definition(harmless), "forward"),
         // tools/list results show only usable tools.
         (

@@ -194,12 +194,26 @@ async fn request_spans_follow_the_mcp_conventions_and_the_callers_trace() {
     assert_eq!(attrs["mcp.protocol.version"], "2025-06-18");
     assert_eq!(attrs["jsonrpc.request.id"], "2");
 
-    // The upstream's HTTP request carries the gateway's span as its parent; the message
-    // itself reaches it exactly as the client sent (and policy evaluated) it.
+    // The upstream sees the gateway's span as the parent both ways: in the HTTP header and
+    // in the message's `_meta`, where it replaced the caller's; the rest of the message is
+    // as the client sent it.
     let (message, upstream_headers) = upstream_saw(&record, "tools/call");
     let expected = format!("00-{META_TRACE}-{}-01", hex(&call_span.span_id));
     assert_eq!(upstream_headers["traceparent"], expected.as_str());
-    assert_eq!(message["params"]["_meta"]["traceparent"], meta_parent.as_str());
+    assert_eq!(message["params"]["_meta"]["traceparent"], expected.as_str());
+    assert_eq!(message["params"]["arguments"], json!({"a": 2, "b": 3}));
+    // A request without params gets them, for its `_meta`; the caller's tracestate travels on.
+    let (message, upstream_headers) = upstream_saw(&record, "initialize");
+    let expected = format!("00-{CLIENT_TRACE}-{}-01", hex(&init_span.span_id));
+    assert_eq!(message["params"]["_meta"]["traceparent"], expected.as_str());
+    assert_eq!(message["params"]["_meta"]["tracestate"], "vendor=1");
+    assert_eq!(upstream_headers["traceparent"], expected.as_str());
+    let (message, _) = upstream_saw(&record, "tools/list");
+    let list_span = by_name.get("tools/list").unwrap();
+    assert_eq!(
+        message["params"]["_meta"]["traceparent"],
+        format!("00-{}-{}-01", hex(&list_span.trace_id), hex(&list_span.span_id))
+    );
 
     let list_span = by_name.get("tools/list").unwrap_or_else(|| panic!("no tools/list span in {names:?}"));
     assert!(list_span.parent_span_id.is_empty(), "a request without context starts a trace");
@@ -241,7 +255,14 @@ async fn an_unsampled_caller_is_not_exported_and_tracing_is_off_by_default() {
     let head = upstream.heads.lock().unwrap()[0].clone();
     assert!(head.contains(&format!("traceparent: 00-{CLIENT_TRACE}-")) && head.contains("-00\r\n"), "{head}");
 
-    // Without a `tracing:` section nothing is exported, and the caller's header passes as it came.
+    // The body too carries the caller's decision, in `_meta`.
+    let body = upstream.bodies.lock().unwrap()[0].clone();
+    let forwarded: Value = serde_json::from_str(&body).unwrap();
+    let meta = forwarded["params"]["_meta"]["traceparent"].as_str().unwrap();
+    assert!(meta.starts_with(&format!("00-{CLIENT_TRACE}-")) && meta.ends_with("-00"), "{meta}");
+
+    // Without a `tracing:` section nothing is exported, the caller's header passes as it
+    // came, and the body is forwarded byte for byte.
     let mut gw = Gateway::start(&["--upstream", &upstream.url, "--config", "tests/fixtures/audit-policy.yaml"]);
     let sampled = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
     gw.client().post("/mcp", common::TOOLS_CALL, &[("traceparent", &sampled)]).await;
@@ -250,6 +271,7 @@ async fn an_unsampled_caller_is_not_exported_and_tracing_is_off_by_default() {
     assert!(received.lock().unwrap().spans.is_empty());
     let head = upstream.heads.lock().unwrap()[1].clone();
     assert!(head.contains(&format!("traceparent: {sampled}")), "{head}");
+    assert_eq!(upstream.bodies.lock().unwrap()[1], common::TOOLS_CALL);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,7 +113,7 @@ fn typical_pod_gets_the_sidecar_on_its_named_port() {
     assert_eq!(server["livenessProbe"]["httpGet"]["port"], "forge-upstream");
 
     let sidecar = a.sidecar();
-    assert_eq!(sidecar["image"], "ghcr.io/forge-gateway/forge:0.1.0");
+    assert_eq!(sidecar["image"], "ghcr.io/forge/forge:0.1.0");
     assert_eq!(sidecar["command"], json!(["/usr/local/bin/forge"]));
     assert_eq!(sidecar["args"][0], "run");
     assert_eq!(
@@ -147,7 +147,22 @@ fn typical_pod_gets_the_sidecar_on_its_named_port() {
     assert_eq!(a.volume("forge-policy").unwrap()["configMap"]["name"], "forge-policy");
     assert_eq!(a.volume("forge-state").unwrap()["emptyDir"], json!({"sizeLimit": "1Gi"}));
     assert_eq!(a.env("FORGE_POLICY_BUNDLE").as_deref(), Some("/etc/forge/policies"));
+    // The sidecar is told where its key and plugins are mounted.
+    assert_eq!(a.env("FORGE_EVIDENCE_KEY").as_deref(), Some("/etc/forge/keys/signing-key.pem"));
+    assert_eq!(a.env("FORGE_PLUGINS_DIR").as_deref(), Some("/etc/forge/plugins"));
+    // A ConfigMap is flat: `items` lay each plugin out as <name>/manifest.yaml + <name>.wasm.
+    let plugins = &a.volume("forge-plugins").unwrap()["projected"]["sources"];
+    assert_eq!(
+        plugins,
+        &json!([{"configMap": {"name": "forge-plugin-secrets", "items": [
+            {"key": "manifest.yaml", "path": "secrets/manifest.yaml"},
+            {"key": "secrets.wasm", "path": "secrets/secrets.wasm"},
+        ]}}])
+    );
     assert_eq!(a.pod["metadata"]["annotations"]["forge.dev/injected"], env!("CARGO_PKG_VERSION"));
+    // The label the chart's NetworkPolicy for injected pods selects; the pod's own labels stay.
+    assert_eq!(a.pod["metadata"]["labels"]["forge.dev/injected"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(a.pod["metadata"]["labels"]["forge.dev/inject"], "true");
 }
 
 #[test]
@@ -185,6 +200,8 @@ fn a_pod_without_labels_annotations_or_volumes_gets_them_created() {
     let ops: Vec<&str> =
         a.patch.as_ref().unwrap().as_array().unwrap().iter().map(|op| op["path"].as_str().unwrap()).collect();
     assert!(ops.contains(&"/metadata/annotations") && ops.contains(&"/spec/volumes"), "{ops:?}");
+    assert!(ops.contains(&"/metadata/labels"), "{ops:?}");
+    assert_eq!(a.pod["metadata"]["labels"], json!({"forge.dev/injected": env!("CARGO_PKG_VERSION")}));
 }
 
 #[test]
@@ -270,8 +287,12 @@ fn cert_manager_gives_each_pod_its_own_certificate() {
     assert_eq!(csi["driver"], "csi.cert-manager.io");
     assert_eq!(csi["volumeAttributes"]["csi.cert-manager.io/issuer-name"], "forge-ca");
     assert_eq!(csi["volumeAttributes"]["csi.cert-manager.io/issuer-kind"], "ClusterIssuer");
-    // Without a ConfigMap or key Secret configured, nothing is mounted for them.
+    // Without a ConfigMap or key Secret configured, nothing is mounted for them: the sidecar
+    // runs the image's bundle and shipped detectors, and signs with a development key.
     assert!(a.volume("forge-policy").is_none() && a.volume("forge-keys").is_none());
+    assert!(a.volume("forge-plugins").is_none());
+    assert_eq!(a.env("FORGE_PLUGINS_DIR").as_deref(), Some("/etc/forge/plugins"));
+    assert_eq!(a.env("FORGE_EVIDENCE_KEY"), None);
 }
 
 #[test]
@@ -294,7 +315,10 @@ fn stdio_and_overrides_reach_the_sidecar() {
     assert_eq!(a.outcome, Outcome::Injected);
     assert_eq!(a.port("forge", "rpc"), Some(8443), "the annotation named the port to take over");
     assert_eq!(a.volume("forge-policy").unwrap()["configMap"]["name"], "team-a-policy");
-    assert_eq!(a.volume("forge-plugins").unwrap()["configMap"]["name"], "team-a-plugins");
+    let sources = a.volume("forge-plugins").unwrap()["projected"]["sources"].as_array().unwrap().clone();
+    let names: Vec<&str> = sources.iter().map(|s| s["configMap"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["team-a-pii", "team-a-secrets"], "the annotation replaces the configured set");
+    assert_eq!(sources[0]["configMap"]["items"][1], json!({"key": "pii.wasm", "path": "pii/pii.wasm"}));
     assert_eq!(a.env("FORGE_POLICY_MODE").as_deref(), Some("audit"));
     assert_eq!(a.env("RUST_LOG").as_deref(), Some("debug"));
 }

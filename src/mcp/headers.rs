@@ -132,6 +132,49 @@ fn validate_params(
     Ok(())
 }
 
+/// After the gateway rewrote a call's arguments (a redaction), makes each `Mcp-Param-*` header
+/// the client sent mirror the forwarded body again, so a value redacted from the body is not
+/// still forwarded in a header, and the upstream's own header check still agrees. Headers the
+/// client did not send are not added.
+pub fn mirror_params(headers: &mut HeaderMap, params: &[HeaderParam], arguments: Option<&Value>) {
+    for param in params {
+        let Ok(name) = http::HeaderName::from_bytes(format!("{PARAM_PREFIX}{}", param.header).as_bytes()) else {
+            continue;
+        };
+        if !headers.contains_key(&name) {
+            continue;
+        }
+        let body = arguments.and_then(|a| param.path.iter().try_fold(a, |v, key| v.get(key)));
+        match body.and_then(header_value) {
+            Some(value) => {
+                headers.insert(name, value);
+            }
+            None => {
+                headers.remove(&name);
+            }
+        }
+    }
+}
+
+/// How a client mirrors a primitive argument: visible ASCII as it is, anything else in the
+/// base64 sentinel form. Objects, arrays and null are never mirrored.
+fn header_value(body: &Value) -> Option<http::HeaderValue> {
+    let text = match body {
+        Value::String(s) => {
+            let plain = s.bytes().all(|b| (0x20..0x7f).contains(&b)) && s.trim() == s && !s.starts_with("=?base64?");
+            if plain {
+                s.clone()
+            } else {
+                format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(s))
+            }
+        }
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    http::HeaderValue::from_str(&text).ok()
+}
+
 fn header_matches(header: &str, body: &Value) -> bool {
     match body {
         Value::String(s) => header == s,
@@ -175,6 +218,7 @@ pub fn decode_sentinel(value: &str) -> Result<String, HeaderMismatch> {
 mod tests {
     use super::*;
     use crate::mcp::jsonrpc::parse;
+    use serde_json::json;
 
     fn check(headers: &[(&str, &str)], body: &str) -> Result<(), HeaderMismatch> {
         check_with(headers, body, &[])
@@ -188,6 +232,46 @@ mod tests {
         let payload = parse(body.as_bytes(), 64).unwrap();
         let tool_params = (called_tool(&payload) == Some("sql")).then_some(params);
         validate(&map, &payload, tool_params)
+    }
+
+    fn mirrored(headers: &[(&str, &str)], arguments: Value) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        let params = [
+            HeaderParam { header: "Region".into(), path: vec!["region".into()] },
+            HeaderParam { header: "Account".into(), path: vec!["account".into()] },
+        ];
+        mirror_params(&mut map, &params, Some(&arguments));
+        map
+    }
+
+    #[test]
+    fn a_redacted_argument_is_not_left_in_its_header() {
+        let map = mirrored(&[("Mcp-Param-Account", "4111111111111111")], json!({"account": "[REDACTED]"}));
+        assert_eq!(map["mcp-param-account"], "[REDACTED]");
+        let map = mirrored(&[("Mcp-Param-Account", "4111111111111111")], json!({}));
+        assert!(map.get("mcp-param-account").is_none());
+    }
+
+    #[test]
+    fn mirrored_headers_stay_as_the_client_sent_them_when_nothing_changed() {
+        let map = mirrored(&[("Mcp-Param-Region", "us-west1")], json!({"region": "us-west1", "account": "x"}));
+        assert_eq!(map["mcp-param-region"], "us-west1");
+        assert!(map.get("mcp-param-account").is_none(), "a header the client did not send is not added");
+    }
+
+    #[test]
+    fn rewritten_headers_pass_the_gateways_own_check() {
+        let arguments = json!({"region": "Zürich ", "account": 42});
+        let map = mirrored(&[("Mcp-Param-Region", "x"), ("Mcp-Param-Account", "1")], arguments.clone());
+        let params = [
+            HeaderParam { header: "Region".into(), path: vec!["region".into()] },
+            HeaderParam { header: "Account".into(), path: vec!["account".into()] },
+        ];
+        assert_eq!(map["mcp-param-region"], "=?base64?WsO8cmljaCA=?=");
+        validate_params(&map, &params, Some(&arguments)).unwrap();
     }
 
     const CALL: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_weather","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#;

@@ -28,6 +28,10 @@ pub mod code {
     pub const SESSION_NOT_FOUND: i64 = -32015;
     pub const UNAUTHORIZED: i64 = -32016;
     pub const POLICY_DENIED: i64 = -32017;
+    /// The call waits for a human approver (see docs/approvals.md).
+    pub const APPROVAL_PENDING: i64 = -32018;
+    /// A policy rate limit refused the call; `data.retry_after_ms` says when to retry.
+    pub const RATE_LIMITED: i64 = -32019;
 }
 
 /// A request id. MCP forbids `null` ids on requests; a response may carry `null` when the

@@ -7,6 +7,7 @@
 //! ConfigMap mounts add beside their symlinked files.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,6 +26,10 @@ pub const ENTRYPOINT: &str = "data.forge.decision";
 
 /// Directories nest at most this deep: a symlink loop must not hang a reload.
 const MAX_DEPTH: usize = 16;
+
+/// A bundle file larger than this is refused, not read: a runaway data file must not
+/// exhaust the gateway's memory on a reload.
+const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The files of a bundle as read at one moment.
 #[derive(Debug, Clone)]
@@ -289,12 +294,36 @@ fn collect(root: &Path, dir: &Path, depth: usize, files: &mut Vec<BundleFile>) -
             _ if name.ends_with(".rego") => FileKind::Rego,
             _ => continue,
         };
-        let contents = std::fs::read_to_string(&path).map_err(io(&path))?;
+        let contents = read_bounded(&path, &metadata)?;
         let relative = path.strip_prefix(root).unwrap_or(&path);
         let relative = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
         files.push(BundleFile { relative, display: path.display().to_string(), contents, kind });
     }
     Ok(())
+}
+
+/// Reads a bundle file that is a regular file of bounded size. A FIFO or a device (say, a
+/// symlink to /dev/zero named `x.rego`) is refused before it is opened: reading it would
+/// block the load or never end.
+fn read_bounded(path: &Path, metadata: &std::fs::Metadata) -> Result<String, PolicyError> {
+    let refuse = |message: String| PolicyError::Invalid {
+        diagnostics: vec![Diagnostic::new(&path.display().to_string(), message)],
+    };
+    if !metadata.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    let too_large = || refuse(format!("larger than {} MiB", MAX_FILE_BYTES >> 20));
+    if metadata.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    let io = |error| PolicyError::Io { path: path.to_path_buf(), error };
+    let mut contents = String::new();
+    // The file may grow between the stat and the read.
+    std::fs::File::open(path).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_string(&mut contents)).map_err(io)?;
+    if contents.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(contents)
 }
 
 /// Each file is framed by its path, a NUL and its length, so no two bundles share a digest
@@ -451,6 +480,21 @@ mod tests {
         write(dir.path(), &[("data.json", r#"{"x": {"k": 1}}"#), ("data.yaml", "x:\n  k: 2\n")]);
         let found = diagnostics(Bundle::read(dir.path()).unwrap().compile().unwrap_err());
         assert!(found[0].message.contains("data.x.k"), "{found:?}");
+    }
+
+    #[test]
+    fn a_device_or_fifo_named_like_a_policy_is_refused_without_being_read() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[("main.rego", DECISION)]);
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.rego")).unwrap();
+        let found = diagnostics(Bundle::read(dir.path()).unwrap_err());
+        assert!(found[0].file.ends_with("zero.rego") && found[0].message.contains("not a regular file"), "{found:?}");
+
+        // The near miss: a symlink to a regular file (how ConfigMaps are mounted) is read.
+        std::fs::remove_file(dir.path().join("zero.rego")).unwrap();
+        write(dir.path(), &[("elsewhere/real.rego.txt", "package forge.extra\nimport rego.v1\nx := 1\n")]);
+        std::os::unix::fs::symlink(dir.path().join("elsewhere/real.rego.txt"), dir.path().join("extra.rego")).unwrap();
+        assert!(Bundle::read(dir.path()).unwrap().rego_files().count() == 2);
     }
 
     #[test]

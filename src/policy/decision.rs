@@ -3,6 +3,7 @@
 //! ```json
 //! {"allow": false, "reason": "tool `rm` is not allowed for role viewer", "code": "tool_not_allowed",
 //!  "obligations": {"redact": [], "hide_tools": [], "require_approval": {"required": false, "reason": ""},
+//!                  "rate_limit": {"key": "alice|search", "limit": 60, "period_seconds": 60},
 //!                  "annotations": {}}}
 //! ```
 //!
@@ -39,6 +40,9 @@ pub struct Obligations {
     /// Tools to remove from a `tools/list` result.
     pub hide_tools: Vec<String>,
     pub require_approval: Approval,
+    /// A GCRA limit on messages sharing `key` (optional).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
     /// Free-form evidence: recorded with the decision, never acted on.
     pub annotations: Map<String, Value>,
 }
@@ -62,6 +66,16 @@ pub struct Approval {
     pub reason: String,
 }
 
+/// At most `limit` messages with this `key` per `period_seconds`, all of which may come in
+/// one burst. The key is the policy's choice, e.g. caller and tool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub key: String,
+    pub limit: u64,
+    pub period_seconds: u64,
+}
+
 /// Why a message is refused: what the caller is told.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DenyReason {
@@ -70,7 +84,6 @@ pub struct DenyReason {
 }
 
 pub const CODE_DENIED: &str = "denied";
-pub const CODE_APPROVAL_REQUIRED: &str = "approval_required";
 
 impl Decision {
     /// Reads the entrypoint's value, checking what serde alone cannot.
@@ -86,26 +99,23 @@ impl Decision {
                 }
             }
         }
+        if let Some(limit) = &decision.obligations.rate_limit {
+            if limit.key.is_empty() || limit.limit == 0 || limit.period_seconds == 0 {
+                return Err("rate_limit needs a non-empty key and a limit and period_seconds above zero".into());
+            }
+        }
         Ok(decision)
     }
 
-    /// Why the message must be refused, if it must: a denial, or a required approval —
-    /// which, until approvals exist, refuses too and says so.
+    /// Why the message must be refused, if it must. A required approval is not a refusal:
+    /// the gateway holds the message for an approver (src/admission.rs).
     pub fn deny_reason(&self) -> Option<DenyReason> {
-        if !self.allow {
-            let code = if self.code.is_empty() { CODE_DENIED } else { &self.code };
-            let message = if self.reason.is_empty() { "denied by policy" } else { &self.reason };
-            return Some(DenyReason { code: code.to_string(), message: message.to_string() });
+        if self.allow {
+            return None;
         }
-        let approval = &self.obligations.require_approval;
-        if approval.required {
-            let why = if approval.reason.is_empty() { String::new() } else { format!(": {}", approval.reason) };
-            return Some(DenyReason {
-                code: CODE_APPROVAL_REQUIRED.to_string(),
-                message: format!("approval is required{why}; this gateway cannot collect approvals yet"),
-            });
-        }
-        None
+        let code = if self.code.is_empty() { CODE_DENIED } else { &self.code };
+        let message = if self.reason.is_empty() { "denied by policy" } else { &self.reason };
+        Some(DenyReason { code: code.to_string(), message: message.to_string() })
     }
 }
 
@@ -147,17 +157,31 @@ mod tests {
     }
 
     #[test]
-    fn required_approval_refuses_and_says_why() {
+    fn a_required_approval_is_an_obligation_not_a_refusal() {
         let d = Decision::from_json(
             json!({"allow": true, "obligations": {"require_approval": {"required": true, "reason": "deletes data"}}}),
         )
         .unwrap();
-        let r = d.deny_reason().unwrap();
-        assert_eq!(r.code, "approval_required");
-        assert!(r.message.starts_with("approval is required: deletes data"), "{}", r.message);
-        let not_required =
-            Decision::from_json(json!({"allow": true, "obligations": {"require_approval": {"reason": "x"}}})).unwrap();
-        assert_eq!(not_required.deny_reason(), None);
+        assert_eq!(d.deny_reason(), None);
+        assert!(d.obligations.require_approval.required);
+    }
+
+    #[test]
+    fn a_rate_limit_is_read_and_checked() {
+        let limit = json!({"key": "alice|search", "limit": 60, "period_seconds": 60});
+        let d = Decision::from_json(json!({"allow": true, "obligations": {"rate_limit": limit}})).unwrap();
+        assert_eq!(
+            d.obligations.rate_limit,
+            Some(RateLimit { key: "alice|search".into(), limit: 60, period_seconds: 60 })
+        );
+        for bad in [
+            json!({"key": "", "limit": 1, "period_seconds": 1}),
+            json!({"key": "k", "limit": 0, "period_seconds": 1}),
+            json!({"key": "k", "limit": 1, "period_seconds": 0}),
+            json!({"key": "k", "limit": 1, "period": "1m"}),
+        ] {
+            assert!(Decision::from_json(json!({"allow": true, "obligations": {"rate_limit": bad}})).is_err(), "{bad}");
+        }
     }
 
     #[test]

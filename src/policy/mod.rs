@@ -36,7 +36,7 @@ use std::time::Duration;
 pub(crate) use bundle::hex;
 pub use bundle::{Diagnostic, ENTRYPOINT};
 pub use config::{DecisionLogConfig, MaskStyle, Mode, PolicyConfig, PolicyConfigError, DEFAULT_MASK};
-pub use decision::{Approval, Decision, DenyReason, Obligations, Redaction};
+pub use decision::{Approval, Decision, DenyReason, Obligations, RateLimit, Redaction};
 pub use decision_log::mask;
 pub use document::DocumentEvaluator;
 pub(crate) use input::{rfc3339, unix_ms};

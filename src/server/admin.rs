@@ -22,6 +22,11 @@ pub trait Probes: Send + Sync + 'static {
     fn readiness(&self) -> impl std::future::Future<Output = Response<Body>> + Send;
     /// `/metrics`: the Prometheus text exposition.
     fn metrics(&self) -> String;
+    /// Every other path: not found, unless the port serves more (the gateway's approvals).
+    fn other(&self, req: Request<Incoming>) -> impl std::future::Future<Output = Response<Body>> + Send {
+        drop(req);
+        async { pipeline::plain(StatusCode::NOT_FOUND, "not found: try /healthz, /readyz or /metrics") }
+    }
 }
 
 impl Probes for Gateway {
@@ -31,6 +36,13 @@ impl Probes for Gateway {
 
     fn metrics(&self) -> String {
         self.metrics.render()
+    }
+
+    async fn other(&self, req: Request<Incoming>) -> Response<Body> {
+        if crate::approvals::admin::serves(req.uri().path()) {
+            return crate::approvals::admin::handle(self, req).await;
+        }
+        pipeline::plain(StatusCode::NOT_FOUND, "not found: try /healthz, /readyz, /metrics or /approvals")
     }
 }
 
@@ -67,7 +79,7 @@ async fn handle<P: Probes>(probes: &P, req: Request<Incoming>) -> Response<Body>
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
             r
         }
-        _ => pipeline::plain(StatusCode::NOT_FOUND, "not found: try /healthz, /readyz or /metrics"),
+        _ => probes.other(req).await,
     }
 }
 
@@ -82,6 +94,9 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
     if gw.evidence.as_ref().is_some_and(|e| !e.log().is_healthy()) {
         problems.push("the evidence log cannot write (see the gateway's log)".to_string());
     }
+    // A store that cannot be reached degrades the gateway (approvals fail closed) without
+    // making it unready: taking every replica out of service would be worse.
+    let state = gw.state.health();
     let ready = problems.is_empty();
     // A bundle that failed to reload shows here; the last good one keeps serving, so it
     // does not make the gateway unready.
@@ -92,6 +107,7 @@ async fn readiness(gw: &Gateway) -> Response<Body> {
         "policy": gw.policy.as_ref().map(|p| p.status()),
         "evidence": gw.evidence.as_ref().map(|e| serde_json::json!({"key_id": e.key_id(), "healthy": e.log().is_healthy()})),
         "plugins": gw.plugins.as_ref().map(|p| p.status()),
+        "state": state,
         "trust": gw.trust.status(),
     });
     readiness_response(ready, &body)

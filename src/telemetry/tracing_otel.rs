@@ -4,13 +4,15 @@
 //!
 //! The parent comes from the request's `params._meta.traceparent`/`tracestate` when the
 //! client put it there (the conventions' per-message propagation), else from the HTTP
-//! `traceparent`/`tracestate` headers. The upstream receives the gateway's span in the HTTP
-//! headers. `_meta` is forwarded as the client sent it: the upstream gets exactly the
-//! message policy evaluated, so the gateway does not rewrite bodies to propagate.
+//! `traceparent`/`tracestate` headers. The upstream receives the gateway's span both ways:
+//! in the HTTP headers, and in the request's `_meta`, which is rewritten right after
+//! parsing — before detectors and policy — so the upstream still gets exactly the message
+//! policy evaluated.
 //!
-//! Off by default, and then nothing here costs more than one atomic load per request.
+//! Off by default, and then nothing here costs more than one atomic load per request and
+//! bodies pass byte for byte.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -266,6 +268,38 @@ pub fn describe(payload: &Payload, headers: &HeaderMap, session: Option<&str>) {
             let _ = span.set_parent(TraceContextPropagator::new().extract(&MetaCarrier(meta)));
         }
     }
+}
+
+/// Puts the current request span into a single request's `params._meta.traceparent` (and
+/// `tracestate`), replacing the caller's, and re-serializes the body. Batches, responses,
+/// notifications and params that are not an object pass unchanged, as does everything
+/// when tracing is off.
+pub fn inject_meta(payload: Payload, bytes: Bytes) -> (Payload, Bytes) {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return (payload, bytes);
+    }
+    let Payload::Single(Message::Request(mut request)) = payload else { return (payload, bytes) };
+    let mut fields = HashMap::new();
+    TraceContextPropagator::new().inject_context(&tracing::Span::current().context(), &mut fields);
+    let writable = match &request.params {
+        None => true,
+        Some(Value::Object(params)) => params.get("_meta").is_none_or(Value::is_object),
+        Some(_) => false,
+    };
+    if fields.is_empty() || !writable {
+        return (Payload::Single(Message::Request(request)), bytes);
+    }
+    let params = request.params.get_or_insert_with(|| Value::Object(Default::default()));
+    let meta = &mut params["_meta"];
+    if meta.is_null() {
+        *meta = Value::Object(Default::default());
+    }
+    let meta = meta.as_object_mut().expect("checked: an object");
+    meta.remove("tracestate");
+    meta.extend(fields.into_iter().map(|(k, v)| (k, Value::String(v))));
+    let message = Message::Request(request);
+    let body = Bytes::from(serde_json::to_vec(&message.to_value()).expect("JSON serializes"));
+    (Payload::Single(message), body)
 }
 
 /// Puts the current request span into the upstream request's `traceparent`/`tracestate`.

@@ -6,19 +6,19 @@ use std::collections::BTreeMap;
 
 use crate::policy::Mode;
 
-use super::config::{is_dns_subdomain, is_port_name};
+use super::config::{check_plugin_name, is_dns_subdomain, is_port_name};
 
 pub const INJECT: &str = "forge.dev/inject";
 pub const INJECTED: &str = "forge.dev/injected";
 pub const UPSTREAM_PORT: &str = "forge.dev/upstream-port";
 pub const UPSTREAM_STDIO: &str = "forge.dev/upstream-stdio";
 pub const POLICY_CONFIGMAP: &str = "forge.dev/policy-configmap";
-pub const PLUGINS_CONFIGMAP: &str = "forge.dev/plugins-configmap";
+/// `secrets=team-secrets,pii=team-pii`: the plugins, each from its ConfigMap.
+pub const PLUGINS: &str = "forge.dev/plugins";
 pub const MODE: &str = "forge.dev/mode";
 pub const LOG_LEVEL: &str = "forge.dev/log-level";
 
-const KNOWN: &[&str] =
-    &[INJECT, INJECTED, UPSTREAM_PORT, UPSTREAM_STDIO, POLICY_CONFIGMAP, PLUGINS_CONFIGMAP, MODE, LOG_LEVEL];
+const KNOWN: &[&str] = &[INJECT, INJECTED, UPSTREAM_PORT, UPSTREAM_STDIO, POLICY_CONFIGMAP, PLUGINS, MODE, LOG_LEVEL];
 
 /// Longest stdio command accepted: it becomes one argument of the sidecar.
 const MAX_COMMAND_LEN: usize = 4096;
@@ -28,7 +28,8 @@ const MAX_COMMAND_LEN: usize = 4096;
 pub struct Overrides {
     pub upstream: Option<UpstreamOverride>,
     pub policy_configmap: Option<String>,
-    pub plugins_configmap: Option<String>,
+    /// Plugin name → ConfigMap; replaces the webhook config's set.
+    pub plugins: Option<BTreeMap<String, String>>,
     pub mode: Option<Mode>,
     pub log_level: Option<String>,
 }
@@ -98,7 +99,7 @@ pub fn parse(annotations: &BTreeMap<String, String>) -> Result<Overrides, Vec<Pr
             UPSTREAM_PORT => port_ref(value).map(|p| overrides.upstream = Some(UpstreamOverride::Port(p))),
             UPSTREAM_STDIO => stdio_command(value).map(|c| overrides.upstream = Some(UpstreamOverride::Stdio(c))),
             POLICY_CONFIGMAP => object_name(value).map(|n| overrides.policy_configmap = Some(n)),
-            PLUGINS_CONFIGMAP => object_name(value).map(|n| overrides.plugins_configmap = Some(n)),
+            PLUGINS => plugin_config_maps(value).map(|p| overrides.plugins = Some(p)),
             MODE => mode(value).map(|m| overrides.mode = Some(m)),
             LOG_LEVEL => log_level(value).map(|l| overrides.log_level = Some(l)),
             k if KNOWN.contains(&k) => Ok(()),
@@ -154,6 +155,21 @@ fn object_name(value: &str) -> Result<String, String> {
     }
 }
 
+fn plugin_config_maps(value: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut plugins = BTreeMap::new();
+    for pair in value.split(',').map(str::trim) {
+        let Some((plugin, config_map)) = pair.split_once('=') else {
+            return Err(format!("`{pair}` is not plugin=configmap (e.g. secrets=team-secrets,pii=team-pii)"));
+        };
+        check_plugin_name(plugin.trim())?;
+        let config_map = object_name(config_map.trim())?;
+        if plugins.insert(plugin.trim().to_string(), config_map).is_some() {
+            return Err(format!("plugin `{}` is named twice", plugin.trim()));
+        }
+    }
+    Ok(plugins)
+}
+
 fn mode(value: &str) -> Result<Mode, String> {
     match value {
         "enforce" => Ok(Mode::Enforce),
@@ -194,6 +210,9 @@ mod tests {
         assert_eq!(o.upstream, Some(UpstreamOverride::Port(PortRef::Number(8080))));
         assert_eq!(o.policy_configmap.as_deref(), Some("team-policy"));
         assert_eq!(o.mode, Some(Mode::Audit));
+        let o = parse(&map(&[(PLUGINS, "secrets=team-secrets, pii = team-pii")])).unwrap();
+        let expected = map(&[("secrets", "team-secrets"), ("pii", "team-pii")]);
+        assert_eq!(o.plugins, Some(expected));
         let o = parse(&map(&[(UPSTREAM_PORT, "http")])).unwrap();
         assert_eq!(o.upstream, Some(UpstreamOverride::Port(PortRef::Name("http".into()))));
         let o = parse(&map(&[(UPSTREAM_STDIO, " python -m server --root '/data dir' ")])).unwrap();
@@ -210,7 +229,11 @@ mod tests {
             (UPSTREAM_STDIO, "server 'unbalanced", "unbalanced quote"),
             (UPSTREAM_STDIO, "server\n--evil", "control characters"),
             (POLICY_CONFIGMAP, "../etc", "not a ConfigMap name"),
-            (PLUGINS_CONFIGMAP, "UPPER", "not a ConfigMap name"),
+            (PLUGINS, "team-a-plugins", "not plugin=configmap"),
+            (PLUGINS, "secrets=UPPER", "not a ConfigMap name"),
+            (PLUGINS, "Secrets=team-secrets", "not a plugin name"),
+            (PLUGINS, "secrets=a,secrets=b", "named twice"),
+            (PLUGINS, "", "not plugin=configmap"),
             (MODE, "permissive", "not enforce or audit"),
             (LOG_LEVEL, "forge=[", "not a log filter"),
             ("forge.dev/upstream-prot", "8080", "unknown Forge annotation"),

@@ -21,11 +21,11 @@ pub struct WebhookConfig {
     /// Where the sidecar's serving certificate comes from.
     pub tls: SidecarTls,
     /// The Secret holding the evidence signing key, mounted at /etc/forge/keys.
-    pub signing_key: SecretRef,
+    pub signing_key: SigningKeyRef,
     /// The ConfigMap holding the policy bundle, mounted at /etc/forge/policies.
     pub policy: ConfigMapRef,
-    /// The ConfigMap holding the detector plugins, mounted at /etc/forge/plugins.
-    pub plugins: ConfigMapRef,
+    /// Detector plugins from ConfigMaps, projected to /etc/forge/plugins; none: the image's.
+    pub plugins: PluginConfigMaps,
     /// The volume source for /var/lib/forge (evidence, pins): `{emptyDir: {}}` by default.
     pub state_volume: serde_json::Map<String, Value>,
     /// The sidecar's admin port (probes, metrics).
@@ -45,9 +45,9 @@ impl Default for WebhookConfig {
             image_pull_policy: PullPolicy::IfNotPresent,
             resources: Resources::default(),
             tls: SidecarTls::default(),
-            signing_key: SecretRef::default(),
+            signing_key: SigningKeyRef::default(),
             policy: ConfigMapRef::default(),
-            plugins: ConfigMapRef::default(),
+            plugins: PluginConfigMaps::default(),
             state_volume: serde_json::Map::from_iter([("emptyDir".to_string(), Value::Object(Default::default()))]),
             admin_port: 9090,
             listen_port: 8443,
@@ -111,10 +111,28 @@ fn default_issuer_kind() -> String {
     "Issuer".into()
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "camelCase")]
+pub struct SigningKeyRef {
+    pub secret_name: Option<String>,
+    /// The Secret's key holding the PKCS#8 PEM; the sidecar's `FORGE_EVIDENCE_KEY` names it.
+    pub key: String,
+}
+
+impl Default for SigningKeyRef {
+    fn default() -> Self {
+        SigningKeyRef { secret_name: None, key: "signing-key.pem".into() }
+    }
+}
+
+/// One ConfigMap per plugin, by plugin name. A ConfigMap is flat, so each holds
+/// `manifest.yaml` and `<name>.wasm` (binaryData) and the volume's `items` place them at
+/// `<name>/manifest.yaml` and `<name>/<name>.wasm`, the layout the plugin loader reads. One
+/// per plugin because a ConfigMap holds at most 1 MiB: a shipped detector is ~0.8 MiB.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default, rename_all = "camelCase")]
-pub struct SecretRef {
-    pub secret_name: Option<String>,
+pub struct PluginConfigMaps {
+    pub config_maps: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -170,14 +188,21 @@ impl WebhookConfig {
                 }
             }
         }
-        for (field, name) in [
-            ("signingKey.secretName", &self.signing_key.secret_name),
-            ("policy.configMap", &self.policy.config_map),
-            ("plugins.configMap", &self.plugins.config_map),
-        ] {
+        for (field, name) in
+            [("signingKey.secretName", &self.signing_key.secret_name), ("policy.configMap", &self.policy.config_map)]
+        {
             if let Some(name) = name {
                 check_name(field, name)?;
             }
+        }
+        if !is_config_map_key(&self.signing_key.key) {
+            let message = format!("`{}` is not a Secret key (letters, digits, `-`, `_`, `.`)", self.signing_key.key);
+            return Err(ConfigError::new("signingKey.key", message));
+        }
+        for (plugin, config_map) in &self.plugins.config_maps {
+            let field = format!("plugins.configMaps.{plugin}");
+            check_plugin_name(plugin).map_err(|message| ConfigError::new(&field, message))?;
+            check_name(&field, config_map)?;
         }
         if self.state_volume.len() != 1 || !self.state_volume.values().all(Value::is_object) {
             return Err(ConfigError::new(
@@ -206,6 +231,27 @@ fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::new(field, format!("`{name}` is not a Kubernetes object name (lowercase RFC 1123 subdomain)")))
     }
+}
+
+/// A plugin name as its manifest must have it, which is also its directory's name.
+pub fn check_plugin_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` is not a plugin name (at most 63 lower-case letters, digits and `-`)"))
+    }
+}
+
+/// A ConfigMap or Secret data key.
+fn is_config_map_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key != "."
+        && key != ".."
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// An RFC 1123 subdomain, the rule for Secret and ConfigMap names.
@@ -273,6 +319,16 @@ mod tests {
         assert_eq!(WebhookConfig::from_yaml(both).unwrap_err().field, "tls");
         let err = WebhookConfig::from_yaml(&format!("{MINIMAL}policy:\n  configMap: Bad_Name\n")).unwrap_err();
         assert_eq!(err.field, "policy.configMap");
+        let err = WebhookConfig::from_yaml(&format!("{MINIMAL}plugins:\n  configMaps: {{Secrets: forge-secrets}}\n"))
+            .unwrap_err();
+        assert_eq!(err.field, "plugins.configMaps.Secrets");
+        let err =
+            WebhookConfig::from_yaml(&format!("{MINIMAL}plugins:\n  configMaps: {{secrets: Forge}}\n")).unwrap_err();
+        assert_eq!(err.field, "plugins.configMaps.secrets");
+        let err = WebhookConfig::from_yaml(&format!("{MINIMAL}plugins:\n  configMap: forge-plugins\n")).unwrap_err();
+        assert!(err.to_string().contains("configMap"), "the old single-ConfigMap key is refused: {err}");
+        let err = WebhookConfig::from_yaml(&format!("{MINIMAL}signingKey:\n  key: ../key.pem\n")).unwrap_err();
+        assert_eq!(err.field, "signingKey.key");
         let err = WebhookConfig::from_yaml(&format!("{MINIMAL}stateVolume:\n  emptyDir: {{}}\n  hostPath: {{}}\n"))
             .unwrap_err();
         assert_eq!(err.field, "stateVolume");

@@ -8,7 +8,7 @@
 //! name: the sidecar's. The sidecar forwards to the server on 127.0.0.1. docs/injection.md
 //! explains it, and what to do for Services with numeric target ports.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value};
 
@@ -100,11 +100,17 @@ pub fn inject(config: &WebhookConfig, overrides: &Overrides, pod: &Value) -> Res
     append(&mut patch, spec, "/spec/volumes", volumes.clone());
     let sidecar = sidecar(config, overrides, &upstream.url, &mcp_port_name, listen, admin, &volumes);
     append(&mut patch, spec, "/spec/containers", vec![sidecar]);
+    // The annotation makes injection idempotent; the label lets a NetworkPolicy select the
+    // injected pods (the chart's admits ingress only on the sidecar's ports).
     let injected = Value::String(env!("CARGO_PKG_VERSION").to_string());
-    if pod["metadata"]["annotations"].is_object() {
-        patch.push(json!({"op": "add", "path": "/metadata/annotations/forge.dev~1injected", "value": injected}));
-    } else {
-        patch.push(json!({"op": "add", "path": "/metadata/annotations", "value": {annotations::INJECTED: injected}}));
+    for field in ["annotations", "labels"] {
+        if pod["metadata"][field].is_object() {
+            let path = format!("/metadata/{field}/forge.dev~1injected");
+            patch.push(json!({"op": "add", "path": path, "value": injected}));
+        } else {
+            let path = format!("/metadata/{field}");
+            patch.push(json!({"op": "add", "path": path, "value": {annotations::INJECTED: injected}}));
+        }
     }
     Ok(Injection { patch, warnings })
 }
@@ -287,15 +293,31 @@ fn volumes(config: &WebhookConfig, overrides: &Overrides) -> Vec<Value> {
     if let Some(name) = policy {
         volumes.push(named("forge-policy", json!({"configMap": {"name": name}})));
     }
-    let plugins = overrides.plugins_configmap.as_ref().or(config.plugins.config_map.as_ref());
-    if let Some(name) = plugins {
-        volumes.push(named("forge-plugins", json!({"configMap": {"name": name}})));
+    let plugins = overrides.plugins.as_ref().unwrap_or(&config.plugins.config_maps);
+    if !plugins.is_empty() {
+        volumes.push(named("forge-plugins", plugins_volume(plugins)));
     }
     if let Some(secret) = &config.signing_key.secret_name {
         volumes.push(named("forge-keys", json!({"secret": {"secretName": secret}})));
     }
     volumes.push(named("forge-state", Value::Object(config.state_volume.clone())));
     volumes
+}
+
+/// The plugins directory from one ConfigMap per plugin: `items` put each flat ConfigMap
+/// key where the loader looks for it (`<name>/manifest.yaml`, `<name>/<name>.wasm`). The
+/// volume replaces the image's shipped detectors at the same path.
+fn plugins_volume(plugins: &BTreeMap<String, String>) -> Value {
+    let sources: Vec<Value> = plugins
+        .iter()
+        .map(|(plugin, config_map)| {
+            json!({"configMap": {"name": config_map, "items": [
+                {"key": "manifest.yaml", "path": format!("{plugin}/manifest.yaml")},
+                {"key": format!("{plugin}.wasm"), "path": format!("{plugin}/{plugin}.wasm")},
+            ]}})
+        })
+        .collect();
+    json!({"projected": {"sources": sources}})
 }
 
 fn named(name: &str, mut source: Value) -> Value {
@@ -341,7 +363,15 @@ fn sidecar(
         "json",
     ]
     .map(str::to_owned);
-    let mut env = vec![json!({"name": "FORGE_POLICY_BUNDLE", "value": POLICY_DIR})];
+    // The plugins directory is set even without a plugins volume: the image ships the
+    // detectors there.
+    let mut env = vec![
+        json!({"name": "FORGE_POLICY_BUNDLE", "value": POLICY_DIR}),
+        json!({"name": "FORGE_PLUGINS_DIR", "value": PLUGINS_DIR}),
+    ];
+    if config.signing_key.secret_name.is_some() {
+        env.push(json!({"name": "FORGE_EVIDENCE_KEY", "value": format!("{KEYS_DIR}/{}", config.signing_key.key)}));
+    }
     if let Some(mode) = overrides.mode {
         env.push(json!({"name": "FORGE_POLICY_MODE", "value": mode.as_str()}));
     }

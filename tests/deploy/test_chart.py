@@ -354,7 +354,7 @@ def test_webhook_config_gives_the_sidecars_what_the_chart_renders():
         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
         "tls": {"secretName": "forge-sidecar-tls"},
         "policy": {"configMap": f"{RELEASE}-policy"},
-        "signingKey": {"secretName": f"{RELEASE}-signing-key"},
+        "signingKey": {"secretName": f"{RELEASE}-signing-key", "key": "signing-key.pem"},
         "adminPort": 9090,
         "listenPort": 8443,
         "onBadAnnotation": "reject",
@@ -373,7 +373,7 @@ def test_production_config_uses_teams_objects_and_cert_manager_csi():
     config = webhook_config(objects(SCENARIOS["production"]))
     assert config["tls"] == {"certManager": {"issuer": "mcp-workloads", "issuerKind": "ClusterIssuer"}}
     assert config["policy"] == {"configMap": "mcp-policy"}
-    assert config["signingKey"] == {"secretName": "forge-evidence-signing-key"}
+    assert config["signingKey"] == {"secretName": "forge-evidence-signing-key", "key": "signing-key.pem"}
     assert config["image"].startswith("registry.example.com/platform/forge@sha256:")
     assert "ephemeral" in config["stateVolume"]
 
@@ -416,14 +416,129 @@ def test_existing_signing_key_and_policy_are_used_not_generated():
     assert not [o for o in rendered if o["kind"] == "Secret" and "signing-key" in o["metadata"]["name"]]
     assert not [o for o in rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-policy")]
     config = webhook_config(rendered)
-    assert config["signingKey"] == {"secretName": "vault-key"} and config["policy"] == {"configMap": "ours"}
+    assert config["signingKey"] == {"secretName": "vault-key", "key": "signing-key.pem"}
+    assert config["policy"] == {"configMap": "ours"}
 
 
-def test_plugins_config_map_is_passed_on_only_when_named(default_objects):
+def test_plugin_config_maps_are_passed_on_only_when_named(default_objects):
     assert "plugins" not in webhook_config(default_objects)
-    assert webhook_config(objects({"plugins": {"configMap": "team-detectors"}}))["plugins"] == {
-        "configMap": "team-detectors"
-    }
+    named = {"plugins": {"configMaps": {"secrets": "team-secrets"}}, "targetNamespaces": ["mcp"]}
+    rendered = objects(named)
+    assert webhook_config(rendered)["plugins"] == {"configMaps": {"secrets": "team-secrets"}}
+    assert not [o for o in rendered if o["kind"] == "ConfigMap" and "-plugin-" in o["metadata"]["name"]]
+
+
+def chart_with_plugins(tmp_path, plugins):
+    """A copy of the chart with `plugins` ({name: (manifest text, wasm bytes)}) under
+    files/plugins/, as `cp -a wasm-plugins/dist/. helm/forge/files/plugins/` leaves it."""
+    chart = chart_copy(tmp_path)
+    for name, (manifest, wasm) in plugins.items():
+        (chart / "files" / "plugins" / name).mkdir(parents=True)
+        (chart / "files" / "plugins" / name / "manifest.yaml").write_text(manifest)
+        (chart / "files" / "plugins" / name / f"{name}.wasm").write_bytes(wasm)
+    return chart
+
+
+def render_chart(chart, values):
+    import helm_python
+
+    rendered = helm_python.Chart.load(str(chart)).render(values, name=RELEASE, namespace=NAMESPACE)
+    return [d for path, text in rendered.items() if not path.endswith("NOTES.txt") for d in yaml.safe_load_all(text) if d]
+
+
+def shipped_or_stand_in_plugins():
+    """The shipped detectors when wasm-plugins/build.sh has built them (real sizes, ~0.8 MiB
+    each), else two stand-ins with the same layout."""
+    dist = REPO / "wasm-plugins" / "dist"
+    built = {p.parent.name: p.parent for p in dist.glob("*/manifest.yaml")}
+    if built:
+        return {n: ((d / "manifest.yaml").read_text(), (d / f"{n}.wasm").read_bytes()) for n, d in built.items()}
+    return {n: (f"name: {n}\nwasm: {n}.wasm\n", bytes(range(256)) * 100) for n in ("pii", "secrets")}
+
+
+def test_bundled_plugins_are_one_config_map_each_that_the_sidecars_mount(tmp_path):
+    plugins = shipped_or_stand_in_plugins()
+    chart = chart_with_plugins(tmp_path, plugins)
+    rendered = render_chart(chart, {"targetNamespaces": ["mcp-a", "mcp-b"]})
+    expected = {name: f"{RELEASE}-plugin-{name}" for name in plugins}
+    assert webhook_config(rendered)["plugins"] == {"configMaps": expected}
+    for namespace in ("mcp-a", "mcp-b"):
+        for name, (manifest, wasm) in plugins.items():
+            (cm,) = [o for o in find(rendered, "ConfigMap", expected[name]) if o["metadata"]["namespace"] == namespace]
+            # Exactly the keys the webhook's projected volume maps to <name>/manifest.yaml and <name>/<name>.wasm.
+            assert cm["data"] == {"manifest.yaml": manifest}
+            assert set(cm["binaryData"]) == {f"{name}.wasm"}
+            assert base64.b64decode(cm["binaryData"][f"{name}.wasm"]) == wasm
+            assert cm["metadata"]["labels"]["forge.dev/plugin"] == name
+    # Valid ConfigMaps, for the oldest and newest Kubernetes the chart supports.
+    for cm in [o for o in rendered if "-plugin-" in o["metadata"]["name"]]:
+        for version in KUBE_VERSIONS:
+            kubernetes_validate.validate(cm, version, strict=True)
+    # Without target namespaces there is nowhere to put them: nothing rendered, nothing named.
+    rendered = render_chart(chart, {})
+    assert "plugins" not in webhook_config(rendered)
+    assert not [o for o in rendered if "-plugin-" in o["metadata"]["name"]]
+
+
+def test_a_plugin_over_the_config_map_limit_fails_the_install_naming_it(tmp_path):
+    import helm_python
+
+    # Just over 1 MiB together with its manifest; 1 MiB exactly less the manifest fits.
+    manifest = "name: big\nwasm: big.wasm\n"
+    chart = chart_with_plugins(tmp_path / "over", {"big": (manifest, b"\0" * (1024 * 1024 - len(manifest) + 1))})
+    with pytest.raises(helm_python.HelmRenderError) as refused:
+        render_chart(chart, {"targetNamespaces": ["mcp"]})
+    assert "plugin big is over the 1 MiB a ConfigMap holds" in str(refused.value)
+    chart = chart_with_plugins(tmp_path / "fits", {"big": (manifest, b"\0" * (1024 * 1024 - len(manifest)))})
+    assert find(render_chart(chart, {"targetNamespaces": ["mcp"]}), "ConfigMap", f"{RELEASE}-plugin-big")
+
+
+def test_a_plugin_directory_without_its_component_fails_the_install(tmp_path):
+    import helm_python
+
+    chart = chart_with_plugins(tmp_path, {})
+    (chart / "files" / "plugins" / "half").mkdir(parents=True)
+    (chart / "files" / "plugins" / "half" / "manifest.yaml").write_text("name: half\n")
+    with pytest.raises(helm_python.HelmRenderError) as refused:
+        render_chart(chart, {"targetNamespaces": ["mcp"]})
+    assert "files/plugins/half/ has manifest.yaml but no half.wasm" in str(refused.value)
+
+
+def test_injected_pods_are_reachable_only_on_the_sidecars_ports():
+    rendered = objects({"targetNamespaces": ["mcp-a", "mcp-b"]})
+    policies = find(rendered, "NetworkPolicy", f"{RELEASE}-injected-pods")
+    assert {p["metadata"]["namespace"] for p in policies} == {"mcp-a", "mcp-b"}
+    spec = policies[0]["spec"]
+    # Selected by the label the webhook adds (src/webhook/patch.rs), so pods without Forge are untouched.
+    assert spec["podSelector"] == {"matchExpressions": [{"key": "forge.dev/injected", "operator": "Exists"}]}
+    assert spec["policyTypes"] == ["Ingress"]
+    # Only the sidecar's named ports: the server's renamed port (forge-upstream) is not admitted.
+    ports = [port["port"] for rule in spec["ingress"] for port in rule["ports"]]
+    assert ports == ["mcp", "forge-admin"]
+    admin = spec["ingress"][1]
+    assert admin["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    assert "from" not in spec["ingress"][0], "MCP clients: anyone, unless mcpFrom narrows it"
+    # The names are the ones the webhook gives the sidecar's ports.
+    patch_rs = (REPO / "src" / "webhook" / "patch.rs").read_text()
+    assert 'ADMIN_PORT_NAME: &str = "forge-admin"' in patch_rs and 'UPSTREAM_PORT_NAME: &str = "forge-upstream"' in patch_rs
+    assert '"forge.dev~1injected"' in patch_rs or "forge.dev~1injected" in patch_rs
+
+    narrowed = objects(
+        {
+            "targetNamespaces": ["mcp"],
+            "sidecar": {"portName": "rpc"},
+            "injectedPodsNetworkPolicy": {
+                "mcpFrom": [{"namespaceSelector": {"matchLabels": {"team": "agents"}}}],
+                "extraIngress": [{"ports": [{"port": "metrics"}]}],
+            },
+        }
+    )
+    (policy,) = find(narrowed, "NetworkPolicy", f"{RELEASE}-injected-pods")
+    rules = policy["spec"]["ingress"]
+    assert rules[0] == {"ports": [{"port": "rpc", "protocol": "TCP"}], "from": [{"namespaceSelector": {"matchLabels": {"team": "agents"}}}]}
+    assert rules[2] == {"ports": [{"port": "metrics"}]}
+    off = objects({"targetNamespaces": ["mcp"], "injectedPodsNetworkPolicy": {"enabled": False}})
+    assert not [o for o in off if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-injected-pods")]
 
 
 def test_notes_tell_how_to_opt_in_and_check():
@@ -458,6 +573,9 @@ def test_notes_tell_how_to_opt_in_and_check():
         ({"targetNamespaces": ["Bad_NS"]}, "/targetNamespaces/0"),
         ({"targetNamespaces": ["a", "a"]}, "/targetNamespaces"),
         ({"signingKey": {"existingSecret": "Not A Name"}}, "/signingKey/existingSecret"),
+        ({"plugins": {"configMaps": {"secrets": "Not A Name"}}}, "/plugins/configMaps/secrets"),
+        ({"plugins": {"configMaps": {"Secrets": "team-secrets"}}}, "/plugins/configMaps"),
+        ({"plugins": {"configMap": "team-detectors"}}, "configMap"),
         ({"injectr": {}}, "injectr"),
         ({"injector": {"replica": 3}}, "replica"),
     ],
@@ -480,6 +598,7 @@ def test_schema_rejects_bad_values_naming_the_key(values, where):
         {"sidecar": {"resources": {"requests": {"cpu": 0.5, "memory": "1Gi"}, "limits": {"ephemeral-storage": "1Gi"}}}},
         {"sidecar": {"stateVolume": {"persistentVolumeClaim": {"claimName": "evidence"}}}},
         {"targetNamespaces": ["mcp-1", "tools"]},
+        {"plugins": {"bundled": False, "configMaps": {"code-exec": "team-code-exec"}}},
         {"global": {"imageRegistry": "mirror.example"}},  # what Helm passes a subchart
     ],
 )

@@ -78,12 +78,12 @@ def test_image_holds_the_policy_bundle_plugins_and_a_writable_state_dir():
     text = DOCKERFILE.read_text()
     assert "cp policies/*.rego policies/*.yaml policies/*.json /out/etc/forge/policies/" in text
     assert "wasm-plugins/build.sh && cp -a wasm-plugins/dist/. /out/etc/forge/plugins/" in text
-    # The gateway's default plugins directory is relative: wasm-plugins/dist under WORKDIR.
-    assert "ln -s ../plugins /out/etc/forge/wasm-plugins/dist" in text
     assert ("WORKDIR", "/etc/forge") in stages()[-1]
     assert "COPY --from=build --chown=65532:65532 /out/var/lib/forge /var/lib/forge" in text
     env = " ".join(args for instruction, args in stages()[-1] if instruction == "ENV")
     assert "FORGE_STATE_DIR=/var/lib/forge" in env and "FORGE_POLICY_BUNDLE=/etc/forge/policies" in env
+    # plugins.directory has no default: without this the shipped detectors would not run.
+    assert "FORGE_PLUGINS_DIR=/etc/forge/plugins" in env
 
 
 def test_exposes_the_ports_the_chart_uses():

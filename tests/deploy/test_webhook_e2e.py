@@ -175,6 +175,14 @@ def test_the_webhook_injects_what_the_chart_configured(webhook):
     )
     assert volumes["forge-tls"]["secret"]["secretName"] == "forge-sidecar-tls"
     assert patched["metadata"]["annotations"]["forge.dev/injected"]
+    # The sidecar is told which file of the key Secret signs, and where its detectors are.
+    env = {e["name"]: e["value"] for e in sidecar["env"]}
+    assert env["FORGE_EVIDENCE_KEY"] == "/etc/forge/keys/signing-key.pem"
+    assert env["FORGE_PLUGINS_DIR"] == "/etc/forge/plugins"
+    # The chart's NetworkPolicy selects the injected pod by the label the webhook adds.
+    (policy,) = find(rendered, "NetworkPolicy", f"{RELEASE}-injected-pods")
+    (selector,) = policy["spec"]["podSelector"]["matchExpressions"]
+    assert selector["operator"] == "Exists" and selector["key"] in patched["metadata"]["labels"]
 
 
 @pytest.mark.parametrize("webhook", [CHART_VALUES], indirect=True)

@@ -54,6 +54,20 @@ app.kubernetes.io/component: injector
 {{- end -}}
 {{- end -}}
 
+{{/* Plugin name -> ConfigMap, as JSON: the operator's, else one per plugin under files/plugins/. */}}
+{{- define "forge.pluginConfigMaps" -}}
+{{- $maps := dict -}}
+{{- if .Values.plugins.configMaps -}}
+{{- $maps = .Values.plugins.configMaps -}}
+{{- else if and .Values.plugins.bundled .Values.targetNamespaces -}}
+{{- range $manifest, $file := .Files.Glob "files/plugins/*/manifest.yaml" -}}
+{{- $name := base (dir $manifest) -}}
+{{- $_ := set $maps $name (printf "%s-plugin-%s" (include "forge.fullname" $) $name) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $maps -}}
+{{- end -}}
+
 {{- define "forge.signingKeySecret" -}}
 {{- if .Values.signingKey.existingSecret -}}
 {{- .Values.signingKey.existingSecret -}}
