@@ -60,7 +60,7 @@ pub struct Config {
     pub tracing: crate::telemetry::TracingConfig,
     /// Keys trusted to sign policy bundles and plugins; absent: development mode, unsigned loads.
     pub trust: Option<crate::provenance::TrustConfig>,
-    /// Detector plugins (WebAssembly); none unless `plugins.directory` is set.
+    /// Detector plugins (WebAssembly): `plugins.directory`, else the shipped detectors if built.
     pub plugins: crate::plugins::PluginsConfig,
     /// Tool-definition pinning (SHA-256 of each tool's canonical JSON).
     pub pins: crate::pins::PinsConfig,
@@ -330,6 +330,15 @@ impl Config {
         }
         if let Some(v) = env("FORGE_STATE_DIR") {
             self.state_dir = v.into();
+        }
+        if let Some(v) = env("FORGE_PLUGINS_SHIPPED") {
+            self.plugins.shipped = match v.as_str() {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(ConfigError::new("FORGE_PLUGINS_SHIPPED", format!("`{other}` is not true or false")))
+                }
+            };
         }
         if let Some(v) = env("FORGE_POLICY_BUNDLE") {
             self.policy.bundle = v.into();

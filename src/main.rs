@@ -350,7 +350,7 @@ fn main() -> ExitCode {
         Command::Plugin(command) => {
             let status = match command {
                 PluginCommand::Test { plugin, input, hook, method, tool, config, time, memory } => {
-                    let limits = forge::plugins::PluginLimits { time, memory, max_concurrent: 1 };
+                    let limits = forge::plugins::PluginLimits { time, memory, max_concurrent: 1, ..Default::default() };
                     let run = forge::plugins::cli::TestRun {
                         wasm: &plugin,
                         input: &input,

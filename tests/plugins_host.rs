@@ -27,7 +27,7 @@ fn call(text: &str) -> Message {
 
 fn config(dir: &Path, settings: &str) -> PluginsConfig {
     let yaml = format!(
-        "directory: {}\nlimits: {{memory: 8MiB, time: 50ms, max_concurrent: 8}}\nreload: false\n{settings}",
+        "directory: {}\nlimits: {{memory: 8MiB, time: 50ms, prepare_time: 300ms, max_concurrent: 8}}\nreload: false\n{settings}",
         dir.display()
     );
     serde_yaml_ng::from_str(&yaml).unwrap()
@@ -103,6 +103,61 @@ fn a_misbehaving_plugin_fails_its_call_only() {
         if krate == "spin" {
             assert_eq!(failure_of(&bad_only), CallError::Timeout(std::time::Duration::from_millis(50)));
         }
+    }
+}
+
+#[test]
+fn a_prepared_plugin_starts_every_call_from_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "prepared", "prepared", "");
+    // The second load reads the cached artifact: it must be the snapshot too.
+    for _load in 0..2 {
+        let plugins = load(dir.path(), "").unwrap();
+        for _call in 0..3 {
+            let ids: Vec<_> = detect(&plugins, &call("x")).unwrap().into_iter().map(|f| f.rule_id).collect();
+            assert_eq!(ids, ["prepared.calls-1"], "prepare's state is in every instance, no earlier call's is");
+        }
+    }
+}
+
+#[test]
+fn a_plugin_whose_prepare_does_not_finish_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "slow", "prepare-spin", "");
+    let e = load(dir.path(), "").err().expect("refused").to_string();
+    assert!(e.contains("`slow` could not be prepared") && e.contains("time budget of 300ms"), "{e}");
+}
+
+/// Two slow calls at once: with one instance slot the second waits `max_wait` and fails
+/// as busy (and the fail mode refuses its message); with two, both run.
+#[test]
+fn a_call_beyond_max_concurrent_waits_briefly_then_fails_as_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    install(dir.path(), "spin", "spin", "");
+    for (slots, expected) in [(1, ["busy", "timeout"]), (2, ["timeout", "timeout"])] {
+        let yaml = format!(
+            "directory: {}\nreload: false\nlimits: {{time: 600ms, max_concurrent: {slots}, max_wait: 20ms}}\n",
+            dir.path().display()
+        );
+        let plugins = Plugins::load(
+            &serde_yaml_ng::from_str(&yaml).unwrap(),
+            Path::new(env!("CARGO_TARGET_TMPDIR")),
+            development(),
+        )
+        .unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                let (plugins, barrier) = (plugins.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    failure_of(&plugins).label()
+                })
+            })
+            .collect();
+        let mut outcomes: Vec<_> = calls.into_iter().map(|c| c.join().unwrap()).collect();
+        outcomes.sort();
+        assert_eq!(outcomes, expected, "with {slots} slot(s)");
     }
 }
 

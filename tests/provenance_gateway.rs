@@ -103,6 +103,7 @@ async fn is_refused(gw: &Gateway, tool: &str) -> bool {
 fn with_a_trust_policy_an_unsigned_bundle_stops_the_gateway_at_start() {
     let setup = Setup::new(true);
     let mut child = Command::new(env!("CARGO_BIN_EXE_forge"))
+        .env("FORGE_PLUGINS_SHIPPED", "false")
         .args([
             "run",
             "--listen",

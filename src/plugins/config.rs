@@ -18,9 +18,12 @@ pub const SHIPPED_DIR: &str = "wasm-plugins/dist";
 pub struct PluginsConfig {
     /// Run detector plugins at all.
     pub enabled: bool,
-    /// The plugins directory (`<name>/manifest.yaml` beside `<name>.wasm`). Unset: none
-    /// (the shipped detectors are in `wasm-plugins/dist` once built).
+    /// The plugins directory (`<name>/manifest.yaml` beside `<name>.wasm`). Unset: the
+    /// shipped detectors (see [`PluginsConfig::resolved_directory`]).
     pub directory: Option<PathBuf>,
+    /// With `directory` unset, load the detectors shipped in [`SHIPPED_DIR`] when they are
+    /// built there.
+    pub shipped: bool,
     /// Only these plugins run, in this order; unset: every plugin of the directory, by name.
     pub order: Option<Vec<String>>,
     /// Per-plugin settings, by plugin name.
@@ -58,9 +61,17 @@ pub struct PluginLimits {
     /// Wall-clock budget of one call, enforced by epoch interruption (`20ms`).
     #[serde(deserialize_with = "duration")]
     pub time: Duration,
-    /// Plugin instances alive at once across all calls; a call beyond it fails (and takes
-    /// the plugin's fail mode) instead of waiting.
+    /// Wall-clock budget of a plugin's one-off `prepare` at load (`2s`): compiling all its
+    /// patterns takes longer than a call.
+    #[serde(deserialize_with = "duration")]
+    pub prepare_time: Duration,
+    /// Plugin instances alive at once across all calls (`64`); instance slots are
+    /// reserved for them up front.
     pub max_concurrent: u32,
+    /// How long a call beyond `max_concurrent` waits for an instance to be freed (`10ms`)
+    /// before it fails as `busy` and takes the plugin's fail mode.
+    #[serde(deserialize_with = "duration")]
+    pub max_wait: Duration,
 }
 
 impl Default for PluginsConfig {
@@ -68,6 +79,7 @@ impl Default for PluginsConfig {
         PluginsConfig {
             enabled: true,
             directory: None,
+            shipped: true,
             order: None,
             settings: BTreeMap::new(),
             limits: PluginLimits::default(),
@@ -92,16 +104,29 @@ impl Default for PluginSettings {
 
 impl Default for PluginLimits {
     fn default() -> Self {
-        PluginLimits { memory: 16 << 20, time: Duration::from_millis(20), max_concurrent: 64 }
+        PluginLimits {
+            memory: 16 << 20,
+            time: Duration::from_millis(20),
+            prepare_time: Duration::from_secs(2),
+            max_concurrent: 64,
+            max_wait: Duration::from_millis(10),
+        }
     }
 }
 
 impl PluginsConfig {
-    /// The directory to load: only a configured one. The shipped detectors are not loaded
-    /// implicitly: compiling them is seconds at every start of a debug build, which every
-    /// gateway the test suite starts would pay; the log points at [`SHIPPED_DIR`] instead.
+    /// The directory to load: `directory` if set; else, with `shipped` on, [`SHIPPED_DIR`]
+    /// (relative to the working directory, like the default policy bundle) if a detector
+    /// is built there; else none.
     pub fn resolved_directory(&self) -> Option<PathBuf> {
-        self.directory.clone()
+        if self.directory.is_some() {
+            return self.directory.clone();
+        }
+        let shipped = std::path::Path::new(SHIPPED_DIR);
+        let built = std::fs::read_dir(shipped)
+            .map(|entries| entries.flatten().any(|e| e.path().join("manifest.yaml").is_file()))
+            .unwrap_or(false);
+        (self.shipped && built).then(|| shipped.to_path_buf())
     }
 
     pub fn settings_for(&self, name: &str) -> PluginSettings {
@@ -126,5 +151,18 @@ impl PluginsConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_directory_wins_and_shipped_off_loads_none() {
+        let configured = PluginsConfig { directory: Some("elsewhere".into()), ..Default::default() };
+        assert_eq!(configured.resolved_directory(), Some(PathBuf::from("elsewhere")));
+        let off = PluginsConfig { shipped: false, ..Default::default() };
+        assert_eq!(off.resolved_directory(), None);
     }
 }

@@ -5,11 +5,12 @@
 //! allocates nothing from the OS) and epoch interruption (one ticker thread advances the
 //! epoch; a call's deadline is a number of ticks), as the architecture guide measured.
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Instance, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter, Store, StoreLimits,
     StoreLimitsBuilder,
@@ -17,6 +18,7 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::config::PluginLimits;
+use super::slots::{Slot, Slots};
 use super::{Capability, PluginError};
 
 wasmtime::component::bindgen!({ path: "wit", world: "detector" });
@@ -34,6 +36,7 @@ pub struct Host {
     limits: PluginLimits,
     /// Where compiled components are cached; `None` compiles every time.
     cache_dir: Option<PathBuf>,
+    slots: Slots,
 }
 
 /// A plugin ready to be called: its component linked, and the capabilities it was granted.
@@ -59,6 +62,8 @@ pub enum CallError {
     Instantiate(String),
     #[error("returned an unusable finding: {0}")]
     InvalidOutput(String),
+    #[error("had no free instance within {0:?} (plugins.limits.max_concurrent are busy)")]
+    Busy(Duration),
 }
 
 impl CallError {
@@ -71,6 +76,7 @@ impl CallError {
             CallError::Failed(_) => "error",
             CallError::Instantiate(_) => "instantiate_error",
             CallError::InvalidOutput(_) => "invalid_output",
+            CallError::Busy(_) => "busy",
         }
     }
 }
@@ -82,6 +88,14 @@ pub struct CallState {
     refused_memory: bool,
     wasi: WasiCtx,
     table: ResourceTable,
+    /// The instance slot this store's instance occupies, freed with the store.
+    _slot: Slot,
+}
+
+impl CallState {
+    pub(super) fn refused_memory(&self) -> bool {
+        self.refused_memory
+    }
 }
 
 impl ResourceLimiter for CallState {
@@ -137,11 +151,16 @@ impl Host {
             .map_err(|e| PluginError::Engine(format!("starting the epoch ticker: {e}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(e.to_string()))?;
-        Ok(Host { engine, linker: std::sync::Arc::new(linker), limits, cache_dir })
+        let slots = Slots::new(limits.max_concurrent);
+        Ok(Host { engine, linker: std::sync::Arc::new(linker), limits, cache_dir, slots })
     }
 
     pub fn limits(&self) -> PluginLimits {
         self.limits
+    }
+
+    pub(super) fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// Compiles (or reads from the cache) and links a component. `name` only names it in
@@ -176,9 +195,10 @@ impl Host {
     }
 
     fn component(&self, name: &str, wasm: &[u8]) -> Result<Component, PluginError> {
-        let compile = || Component::new(&self.engine, wasm).map_err(|e| PluginError::Compile(format!("{name}: {e:#}")));
-        let Some(dir) = &self.cache_dir else { return compile() };
-        let path = dir.join(format!("{name}-{}-{}.cwasm", &super::manifest::sha256_hex(wasm)[..16], self.engine_key()));
+        let Some(dir) = &self.cache_dir else { return self.compile(name, wasm) };
+        // `p`: the artifact is of the prepared snapshot when the component has `prepare`.
+        let path =
+            dir.join(format!("{name}-{}-{}p.cwasm", &super::manifest::sha256_hex(wasm)[..16], self.engine_key()));
         if path.is_file() {
             // SAFETY: the file is one this gateway wrote into its own state directory,
             // under a name that binds the source digest and the engine's compatibility
@@ -190,14 +210,40 @@ impl Host {
                 }
             }
         }
-        let compiled =
-            self.engine.precompile_component(wasm).map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))?;
+        let compiled = self
+            .engine
+            .precompile_component(&self.source(name, wasm)?)
+            .map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))?;
         if let Err(e) = write_atomically(&path, &compiled) {
             tracing::warn!(path = %path.display(), error = %e, "cannot cache a compiled plugin; it will be compiled again next start");
         }
         // SAFETY: the bytes were produced by this engine a moment ago.
         unsafe { Component::deserialize(&self.engine, &compiled) }
             .map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))
+    }
+
+    fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component, PluginError> {
+        Component::new(&self.engine, &self.source(name, wasm)?)
+            .map_err(|e| PluginError::Compile(format!("{name}: {e:#}")))
+    }
+
+    /// What is compiled for a component: its snapshot after `prepare` if it exports one
+    /// (see [`super::prepare`]), else the component itself.
+    fn source<'a>(&self, name: &str, wasm: &'a [u8]) -> Result<Cow<'a, [u8]>, PluginError> {
+        if !super::prepare::exports_prepare(wasm) {
+            return Ok(Cow::Borrowed(wasm));
+        }
+        let started = std::time::Instant::now();
+        let snapshot = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::prepare::snapshot(self, wasm)))
+            .unwrap_or_else(|_| Err("snapshotting it panicked".to_string()))
+            .map_err(|message| PluginError::Prepare { plugin: name.to_string(), message })?;
+        tracing::info!(
+            plugin = name,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            bytes = snapshot.len(),
+            "plugin prepared and snapshotted"
+        );
+        Ok(Cow::Owned(snapshot))
     }
 
     /// Identifies the engine's compiled-code format: artifacts of another build or
@@ -219,27 +265,13 @@ impl Host {
         // A panic in a host function the plugin called (WASI refusing to block, say) ends
         // this call, not the gateway's task; the store and instance are dropped with it.
         let call = std::panic::AssertUnwindSafe(|| {
-            let state = CallState {
-                limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
-                refused_memory: false,
-                wasi: wasi_context(&plugin.granted, plugin.fs_root.as_deref()),
-                table: ResourceTable::new(),
-            };
-            let mut store = Store::new(&self.engine, state);
-            store.limiter(|state| state);
-            // The current tick may be nearly over, hence one more.
-            let ticks = self.limits.time.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
-            store.set_epoch_deadline(ticks);
-            store.epoch_deadline_trap();
-            let instance = match plugin.pre.instantiate(&mut store) {
-                Ok(instance) => instance,
-                Err(_) if store.data().refused_memory => return Err(CallError::OutOfMemory(self.limits.memory)),
-                Err(e) => return Err(CallError::Instantiate(format!("{e:#}"))),
-            };
+            let mut store =
+                self.store(&plugin.granted, plugin.fs_root.as_deref(), self.limits.max_wait, self.limits.time)?;
+            let instance = plugin.pre.instantiate(&mut store).map_err(|e| self.instantiate_error(&store, e))?;
             match instance.call_detect(&mut store, cx, payload, config) {
                 Ok(Ok(findings)) => Ok(findings),
                 Ok(Err(message)) => Err(CallError::Failed(message)),
-                Err(e) => Err(self.classify(&e, store.data().refused_memory)),
+                Err(e) => Err(self.classify(&e, store.data().refused_memory, self.limits.time)),
             }
         });
         std::panic::catch_unwind(call).unwrap_or_else(|panic| {
@@ -249,9 +281,56 @@ impl Host {
         })
     }
 
-    fn classify(&self, e: &wasmtime::Error, refused_memory: bool) -> CallError {
+    /// A store with the call limits: an instance slot (waited for up to `wait`), memory
+    /// capped, a deadline `budget` from now, and only the granted capabilities in its WASI
+    /// context.
+    fn store(
+        &self,
+        granted: &[Capability],
+        fs_root: Option<&Path>,
+        wait: Duration,
+        budget: Duration,
+    ) -> Result<Store<CallState>, CallError> {
+        let slot = self.slots.take(wait).ok_or(CallError::Busy(wait))?;
+        let state = CallState {
+            _slot: slot,
+            limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
+            refused_memory: false,
+            wasi: wasi_context(granted, fs_root),
+            table: ResourceTable::new(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state);
+        // The current tick may be nearly over, hence one more.
+        let ticks = budget.as_nanos().div_ceil(TICK.as_nanos()) as u64 + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        Ok(store)
+    }
+
+    /// Instantiates a component that is not linked yet (for `prepare`), in a store with
+    /// the call limits, no capabilities and a deadline `budget` from now (a load waits as
+    /// long for an instance slot: it is no message's latency).
+    pub(super) fn start(
+        &self,
+        component: &Component,
+        budget: Duration,
+    ) -> Result<(Store<CallState>, Instance), CallError> {
+        let mut store = self.store(&[], None, budget, budget)?;
+        let instance = self.linker.instantiate(&mut store, component).map_err(|e| self.instantiate_error(&store, e))?;
+        Ok((store, instance))
+    }
+
+    fn instantiate_error(&self, store: &Store<CallState>, e: wasmtime::Error) -> CallError {
+        match store.data().refused_memory {
+            true => CallError::OutOfMemory(self.limits.memory),
+            false => CallError::Instantiate(format!("{e:#}")),
+        }
+    }
+
+    pub(super) fn classify(&self, e: &wasmtime::Error, refused_memory: bool, budget: Duration) -> CallError {
         match e.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => CallError::Timeout(self.limits.time),
+            Some(wasmtime::Trap::Interrupt) => CallError::Timeout(budget),
             // A guest's allocator aborts (`unreachable`) when the cap refuses it memory.
             _ if refused_memory => CallError::OutOfMemory(self.limits.memory),
             Some(trap) => CallError::Trap(trap.to_string()),

@@ -7,7 +7,7 @@ use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts};
 #[derive(Clone)]
 pub(super) struct PluginMetrics {
     /// Calls by plugin and outcome (`ok`, `timeout`, `out_of_memory`, `trap`, `error`,
-    /// `invalid_output`, `instantiate_error`).
+    /// `invalid_output`, `instantiate_error`, `busy`).
     pub calls: IntCounterVec,
     pub duration: HistogramVec,
     pub findings: IntCounterVec,

@@ -13,8 +13,10 @@ pub mod host;
 pub mod manifest;
 mod metrics;
 pub mod payload;
+mod prepare;
 mod scan;
 mod set;
+mod slots;
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +72,8 @@ pub enum PluginError {
     Config { plugin: String, message: String },
     #[error("plugin `{plugin}`: {message}")]
     Link { plugin: String, message: String },
+    #[error("plugin `{plugin}` could not be prepared: {message}")]
+    Prepare { plugin: String, message: String },
     #[error("compiling a plugin: {0}")]
     Compile(String),
     #[error("the plugin engine: {0}")]

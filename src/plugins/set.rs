@@ -86,11 +86,10 @@ impl Plugins {
         let set = read_set(&host, &trust, config, dir.as_deref())?;
         match &dir {
             Some(dir) => tracing::info!(directory = %dir.display(), plugins = ?names(&set), "detector plugins loaded"),
-            None if Path::new(super::config::SHIPPED_DIR).is_dir() => tracing::warn!(
+            None => tracing::info!(
                 shipped = super::config::SHIPPED_DIR,
-                "no plugins.directory configured: no detector plugins run (the shipped detectors are built; set plugins.directory to use them)"
+                "no detector plugins run: plugins.directory is unset and the shipped detectors are not built (wasm-plugins/build.sh) or plugins.shipped is off"
             ),
-            None => tracing::info!("no plugins.directory configured: no detector plugins run"),
         }
         let shared = Shared {
             host,

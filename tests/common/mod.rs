@@ -79,6 +79,9 @@ impl Gateway {
             .env_remove("FORGE_UPSTREAM")
             .env_remove("FORGE_LISTEN")
             .env("RUST_LOG", "info")
+            // The repository's built detectors are the default plugins; a test that wants
+            // detectors names its directory (tests/plugins_detectors.rs).
+            .env("FORGE_PLUGINS_SHIPPED", "false")
             .stdout(Stdio::piped())
             .stderr(stderr);
         for (k, v) in env {

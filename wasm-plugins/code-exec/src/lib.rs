@@ -205,7 +205,19 @@ fn finding(
         .message(format!("{what} in `{}`", scalar.field_name()))
 }
 
-forge_plugin_sdk::export_detector!(detect);
+/// Compiles every rule and warms them on an everyday command, for the gateway's snapshot.
+pub fn prepare() {
+    rules::RULES.iter().for_each(|rule| rule.regex.compile_now());
+    let cx = Context::new(Hook::Request, "tools/call").with_tool("run_command", None);
+    let command = "cd /workspace && ls -la src && git status && npm test -- --watch=false";
+    forge_plugin_sdk::rehearse(
+        detect,
+        &cx,
+        &serde_json::json!({"name": "run_command", "arguments": {"command": command}}),
+    );
+}
+
+forge_plugin_sdk::export_detector!(detect, prepare);
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,12 @@
 use crate::{embedded, Hit, Scope};
 use forge_plugin_sdk::LazyRegex;
 
+pub fn prepare() {
+    for regex in [&EMAIL, &E164, &NATIONAL] {
+        regex.compile_now();
+    }
+}
+
 static EMAIL: LazyRegex =
     LazyRegex::new(r"(?i)[a-z0-9][a-z0-9._%+-]*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+([a-z]{2,24})");
 

@@ -5,6 +5,12 @@ use crate::{embedded, Hit, Scope};
 use forge_plugin_sdk::LazyRegex;
 
 /// 12 to 19 digits, optionally grouped by single spaces or dashes.
+pub fn prepare() {
+    for regex in [&CARD, &IBAN, &SSN_DASHED, &SSN_BARE] {
+        regex.compile_now();
+    }
+}
+
 static CARD: LazyRegex = LazyRegex::new(r"[0-9](?:[ -]?[0-9]){11,18}");
 const CARD_WORDS: [&str; 14] = [
     "card",

@@ -129,7 +129,21 @@ pub fn embedded(text: &str, range: &Range<usize>, also: &[u8]) -> bool {
     (range.start > 0 && joins(bytes[range.start - 1])) || (range.end < bytes.len() && joins(bytes[range.end]))
 }
 
-forge_plugin_sdk::export_detector!(detect);
+/// Compiles every pattern and warms them on ordinary text, for the gateway's snapshot.
+pub fn prepare() {
+    contact::prepare();
+    financial::prepare();
+    network::prepare();
+    national::IDS.iter().for_each(|id| id.regex.compile_now());
+    let cx = Context::new(forge_plugin_sdk::Hook::Response, "tools/call");
+    forge_plugin_sdk::rehearse(
+        detect,
+        &cx,
+        &serde_json::json!({"content": [{"type": "text", "text": forge_plugin_sdk::ORDINARY_TEXT}]}),
+    );
+}
+
+forge_plugin_sdk::export_detector!(detect, prepare);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,11 @@ use crate::{embedded, Hit, Scope};
 use forge_plugin_sdk::LazyRegex;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+pub fn prepare() {
+    IPV4.compile_now();
+    IPV6.compile_now();
+}
+
 static IPV4: LazyRegex = LazyRegex::new(r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}");
 static IPV6: LazyRegex = LazyRegex::new(r"(?i)[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}");
 

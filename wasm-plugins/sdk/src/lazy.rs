@@ -40,6 +40,12 @@ impl LazyRegex {
             .get_or_init(|| compile(self.pattern).unwrap_or_else(|e| panic!("invalid pattern {}: {e}", self.pattern)))
     }
 
+    /// Compiles the pattern now rather than at its first search: for a detector's `prepare`,
+    /// whose work the gateway snapshots (see [`export_detector!`](crate::export_detector)).
+    pub fn compile_now(&self) {
+        self.get();
+    }
+
     /// Compiles the pattern, for tests that every rule's regex is valid.
     pub fn check(&self) -> Result<(), String> {
         compile(self.pattern).map(drop)

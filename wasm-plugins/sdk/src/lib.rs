@@ -45,6 +45,25 @@ pub use lazy::{Captures, LazyRegex, Match};
 pub use payload::{escape_pointer_token, Context, Hook, Payload, Scalar};
 pub use rule::Rule;
 
+/// A detector's entry point, as [`export_detector!`] exports it.
+pub type Detect = fn(&Context, &Payload, &Config) -> Result<Vec<Finding>, String>;
+
+/// Ordinary tool-result text (logs, prose, a query, a listing) for [`rehearse`].
+pub const ORDINARY_TEXT: &str = "2026-11-30T10:22:04Z INFO api request GET /v2/invoices?limit=20 200 in 12ms\n\
+Deployed billing-api v2.14.3 to eu-west-1; health checks passed on 3/3 pods.\n\
+SELECT id, email FROM users WHERE created_at > now() - interval '7 days' returned 41 rows.\n\
+The quarterly report lists revenue by region and the open support tickets (see page 4).\n\
+drwxr-xr-x  5 dana staff  160 Nov 30 10:21 src; total 48, Build #8812 passed: 1,204 tests.";
+
+/// Runs `detect` once on `json` and drops what it finds: for a `prepare` that lets the
+/// regexes' lazy DFAs build the states ordinary text needs before the gateway snapshots
+/// them (each call's fresh instance then starts with those states).
+pub fn rehearse(detect: Detect, cx: &Context, json: &serde_json::Value) {
+    if let Ok(payload) = Payload::from_json(&json.to_string()) {
+        let _ = detect(cx, &payload, &Config::default());
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod glue;
@@ -52,11 +71,20 @@ pub mod glue;
 /// Exports `detect` as the component's `detect` function. `detect` has the signature
 /// `fn(&Context, &Payload, &Config) -> Result<Vec<Finding>, String>`.
 ///
-/// On targets other than `wasm32` it only checks that signature, so the same crate builds
+/// The optional second argument, a `fn()`, is exported as `prepare`: the gateway runs it once
+/// when it loads the plugin and snapshots the result, so every call's fresh instance starts
+/// with what it built. Compile the plugin's patterns there ([`LazyRegex::compile_now`], and
+/// [`rehearse`] the detector on ordinary text), and a call pays only for searching. Without
+/// it, `prepare` does nothing and each call compiles what it uses.
+///
+/// On targets other than `wasm32` it only checks the signatures, so the same crate builds
 /// natively for its tests and benchmarks.
 #[macro_export]
 macro_rules! export_detector {
     ($detect:path) => {
+        $crate::export_detector!($detect, $crate::prepare_nothing);
+    };
+    ($detect:path, $prepare:path) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct Detector;
@@ -71,14 +99,18 @@ macro_rules! export_detector {
                 > {
                     $crate::glue::call($detect, cx, input, &config)
                 }
+
+                fn prepare() {
+                    $prepare()
+                }
             }
     $crate::glue::bindings::export!(Detector with_types_in $crate::glue::bindings);
         };
         #[cfg(not(target_arch = "wasm32"))]
-        const _: fn(
-            &$crate::Context,
-            &$crate::Payload,
-            &$crate::Config,
-        ) -> ::std::result::Result<::std::vec::Vec<$crate::Finding>, ::std::string::String> = $detect;
+        const _: ($crate::Detect, fn()) = ($detect, $prepare);
     };
 }
+
+/// The `prepare` of a detector that has nothing to prepare.
+#[doc(hidden)]
+pub fn prepare_nothing() {}

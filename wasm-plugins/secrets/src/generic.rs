@@ -32,6 +32,10 @@ const NOT_A_CREDENTIAL: [&str; 11] =
 const NOT_A_CREDENTIAL_PART: [&str; 3] = ["usage", "public", "publishable"];
 
 /// `NAME = value`, `NAME: value` and `"NAME": "value"` in text.
+pub fn prepare() {
+    ASSIGNMENT.compile_now();
+}
+
 static ASSIGNMENT: LazyRegex =
     LazyRegex::new(r#"([A-Za-z][A-Za-z0-9_.-]*)["'`]?[ \t]*(?:=|:|=>|:=)[ \t]*["'`]?([^\s"'`,;)\]}]{8,})"#);
 

@@ -156,7 +156,19 @@ fn where_(scalar: &Scalar) -> String {
     }
 }
 
-forge_plugin_sdk::export_detector!(detect);
+/// Compiles every rule and the keyword automaton, and warms them on ordinary text with a
+/// credential assignment, for the gateway's snapshot.
+pub fn prepare() {
+    LazyLock::force(&KEYWORDS);
+    RULES.iter().for_each(|rule| rule.regex.compile_now());
+    generic::prepare();
+    let cx = Context::new(forge_plugin_sdk::Hook::Request, "tools/call");
+    let text =
+        format!("{}\nexport API_TOKEN=$API_TOKEN; password: hunter2-but-longer", forge_plugin_sdk::ORDINARY_TEXT);
+    forge_plugin_sdk::rehearse(detect, &cx, &serde_json::json!({"arguments": {"notes": text}}));
+}
+
+forge_plugin_sdk::export_detector!(detect, prepare);
 
 #[cfg(test)]
 mod tests {

@@ -208,7 +208,20 @@ fn foreign_tool_instruction(
     })
 }
 
-forge_plugin_sdk::export_detector!(detect);
+/// Compiles every rule and warms them on an ordinary listing, for the gateway's snapshot.
+pub fn prepare() {
+    RULES.iter().for_each(|rule| rule.regex.compile_now());
+    NAMED_TOOL.compile_now();
+    let cx = Context::new(Hook::ToolList, "tools/list");
+    let description = format!(
+        "Searches the invoices. {} Use the `limit` argument to page through results.",
+        forge_plugin_sdk::ORDINARY_TEXT
+    );
+    let tool = serde_json::json!({"name": "search_invoices", "description": description, "inputSchema": {"type": "object", "properties": {"limit": {"type": "integer", "description": "Maximum results."}}}});
+    forge_plugin_sdk::rehearse(detect, &cx, &serde_json::json!({"tools": [tool]}));
+}
+
+forge_plugin_sdk::export_detector!(detect, prepare);
 
 #[cfg(test)]
 mod tests {
