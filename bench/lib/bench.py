@@ -588,6 +588,9 @@ class Harness:
         """(c) passes through: no authentication, no policy. (d) requires the bench's token
         and enforces the repository's default bundle."""
         path = self.tmp / f"{target}.yaml"
+        # (c) and (d) switch off what later issues added and made default (detectors,
+        # evidence), so each path measures only what its name says.
+        later_stages = "plugins:\n  shipped: false\nevidence:\n  enabled: false\n"
         if target == "forge-full":
             # (e): (d) plus the four shipped detectors and evidence (on by default; explicit
             # here so the path means the same whatever the defaults become).
@@ -600,14 +603,14 @@ class Harness:
                 f"plugins:\n  enabled: true\n  directory: {self.args.plugins_dir}\n  reload: false\n"
                 "evidence:\n  enabled: true\n")
         elif target == "forge":
-            path.write_text("policy:\n  enabled: false\n")
+            path.write_text("policy:\n  enabled: false\n" + later_stages)
         else:
             path.write_text(
                 "auth:\n  mode: required\n"
                 f"  resource: {JWT_RESOURCE}\n"
                 f"  token_cache:\n    enabled: {'false' if self.args.no_token_cache else 'true'}\n"
                 f"  issuers:\n    - issuer: {JWT_ISSUER}\n      pem: {self.jwt_pub}\n"
-                f"policy:\n  bundle: {REPO_DIR / 'policies'}\n  mode: enforce\n")
+                f"policy:\n  bundle: {REPO_DIR / 'policies'}\n  mode: enforce\n" + later_stages)
         return path
 
     def start_gateway(self, upstream: str, target: str) -> Service | None:
