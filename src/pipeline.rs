@@ -5,7 +5,8 @@
 //!   1. read the body within the size and time limits
 //!   2. parse it strictly into the typed message model (single or batch)
 //!   3. check the mirrored `Mcp-*` headers against the body (HeaderMismatch, -32020)
-//!   4. identify the caller (mTLS identity today; JWT lands with the identity issue)
+//!   4. identify the caller (a verified bearer JWT, an mTLS identity, or anonymous where
+//!      configuration allows it)
 //!   5. tool-pin status → request detectors → policy → enforce (a redacted message is
 //!      detected and evaluated again), then the rate limits and human approvals the
 //!      decisions attached (src/admission.rs)
