@@ -115,9 +115,8 @@ fn validate_params(
     arguments: Option<&Value>,
 ) -> Result<(), HeaderMismatch> {
     for param in params {
-        let header_name = format!("{PARAM_PREFIX}{}", param.header.to_ascii_lowercase());
-        let header = header_text(headers, &header_name)?.map(decode_sentinel).transpose()?;
-        let body = arguments.and_then(|a| param.path.iter().try_fold(a, |v, key| v.get(key))).filter(|v| !v.is_null());
+        let header = header_text(headers, &param_header_name(param))?.map(decode_sentinel).transpose()?;
+        let body = argument(param, arguments).filter(|v| !v.is_null());
         let shown = format!("Mcp-Param-{}", param.header);
         match (header, body) {
             (None, None) => {}
@@ -138,14 +137,13 @@ fn validate_params(
 /// client did not send are not added.
 pub fn mirror_params(headers: &mut HeaderMap, params: &[HeaderParam], arguments: Option<&Value>) {
     for param in params {
-        let Ok(name) = http::HeaderName::from_bytes(format!("{PARAM_PREFIX}{}", param.header).as_bytes()) else {
+        let Ok(name) = http::HeaderName::from_bytes(param_header_name(param).as_bytes()) else {
             continue;
         };
         if !headers.contains_key(&name) {
             continue;
         }
-        let body = arguments.and_then(|a| param.path.iter().try_fold(a, |v, key| v.get(key)));
-        match body.and_then(header_value) {
+        match argument(param, arguments).and_then(header_value) {
             Some(value) => {
                 headers.insert(name, value);
             }
@@ -154,6 +152,16 @@ pub fn mirror_params(headers: &mut HeaderMap, params: &[HeaderParam], arguments:
             }
         }
     }
+}
+
+/// The (lower-case) header that mirrors an annotated parameter.
+fn param_header_name(param: &HeaderParam) -> String {
+    format!("{PARAM_PREFIX}{}", param.header.to_ascii_lowercase())
+}
+
+/// The argument an annotation points at, if the call has it.
+fn argument<'a>(param: &HeaderParam, arguments: Option<&'a Value>) -> Option<&'a Value> {
+    arguments.and_then(|a| param.path.iter().try_fold(a, |v, key| v.get(key)))
 }
 
 /// How a client mirrors a primitive argument: visible ASCII as it is, anything else in the
