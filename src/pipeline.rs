@@ -645,6 +645,7 @@ pub fn jsonrpc_error(status: StatusCode, id: Option<&Id>, code: i64, message: &s
 }
 
 /// The one access-log line (and metrics sample) written per MCP request.
+#[derive(Clone)]
 pub struct AccessLog {
     started: Instant,
     pub method: String,

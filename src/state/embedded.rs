@@ -310,6 +310,18 @@ impl StateStore for EmbeddedStore {
         })
     }
 
+    fn revocations(&self) -> BoxFuture<'_, StoreResult<Vec<String>>> {
+        self.blocking(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(REVOCATIONS)?;
+            let mut all = Vec::new();
+            for entry in table.iter()? {
+                all.push(entry?.0.value().to_string());
+            }
+            Ok(all)
+        })
+    }
+
     fn rate_limit<'a>(&'a self, key: &'a str, rate: Rate) -> BoxFuture<'a, StoreResult<RateOutcome>> {
         let outcome = self.limiter.check(key, rate);
         async move { Ok(outcome) }.boxed()

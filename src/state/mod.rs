@@ -13,6 +13,7 @@
 pub mod config;
 pub mod embedded;
 pub mod redis;
+pub mod revocations;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -199,6 +200,8 @@ pub trait StateStore: Send + Sync {
     fn set_pin<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<()>>;
     fn revoke<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<()>>;
     fn is_revoked<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<bool>>;
+    /// Every revoked subject.
+    fn revocations(&self) -> BoxFuture<'_, StoreResult<Vec<String>>>;
     /// One GCRA step for `key`.
     fn rate_limit<'a>(&'a self, key: &'a str, rate: Rate) -> BoxFuture<'a, StoreResult<RateOutcome>>;
     /// Events from every replica (this one included), each delivered once.
