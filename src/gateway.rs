@@ -54,6 +54,7 @@ pub struct Gateway {
     pub state: Arc<dyn crate::state::StateStore>,
     pub approvals: Arc<crate::approvals::Approvals>,
     pub rate_limiter: crate::ratelimit::RateLimiter,
+    pub revocations: Arc<crate::state::revocations::Revocations>,
 }
 
 impl Gateway {
@@ -112,6 +113,8 @@ impl Gateway {
             evidence.clone(),
         )?);
         let rate_limiter = crate::ratelimit::RateLimiter::new(state.clone())?;
+        let revocations =
+            crate::state::revocations::Revocations::start(state.clone(), config.state.revocations_max_staleness);
         approvals.register(metrics.registry())?;
         rate_limiter.register(metrics.registry())?;
         crate::state::register_health(state.clone(), metrics.registry())?;
@@ -119,6 +122,7 @@ impl Gateway {
             state,
             approvals,
             rate_limiter,
+            revocations,
             mcp_path: config.mcp_path(),
             sessions: Sessions::new(metrics.sessions_active.clone()),
             tools: ToolCatalog::default(),

@@ -5,13 +5,28 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     pub backend: StateBackend,
     /// The embedded database file. Default: `state_dir/state.redb`.
     pub path: Option<PathBuf>,
     pub redis: RedisConfig,
+    /// How long into a store outage the revocations in memory are still trusted; then
+    /// identified callers are refused until the store answers again.
+    #[serde(deserialize_with = "crate::config::duration")]
+    pub revocations_max_staleness: Duration,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            backend: StateBackend::default(),
+            path: None,
+            redis: RedisConfig::default(),
+            revocations_max_staleness: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
