@@ -284,3 +284,48 @@ async fn a_replica_starts_while_redis_is_down() {
     assert!(up.await, "connected without a restart");
     pending_id(&call(&a, &setup.alice(), "echo", json!({"text": "early"})).await);
 }
+
+/// A caller revoked through replica A is refused on replica B (the change stream carries
+/// it; B checks its set in memory); another caller is not. While Redis is away longer than
+/// `state.revocations_max_staleness`, identified callers are refused (fail closed), and
+/// served again once it is back.
+#[tokio::test]
+async fn a_revocation_on_one_replica_holds_on_the_other() {
+    let Some(mut redis) = Redis::start() else { return };
+    let setup = Setup::new();
+    let staleness = "  revocations_max_staleness: 1s\n";
+    let a = setup.gateway("a", &format!("{}{staleness}", redis.state_yaml("a")));
+    let b = setup.gateway("b", &format!("{}{staleness}", redis.state_yaml("b")));
+    let (alice, carol) = (setup.alice(), setup.carol());
+    assert!(call(&b, &alice, "add", json!({"a": 1, "b": 1})).await.get("result").is_some(), "not revoked yet");
+
+    let body = json!({"subject": "principal:alice@https://idp.test"}).to_string();
+    let (status, revoked) = api(&a, "POST", "/api/revocations", Some(&setup.bob()), &body).await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let (status, _) = api(&a, "POST", "/api/revocations", Some(&carol), &body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only approvers revoke");
+    let bad = json!({"subject": "alice"}).to_string();
+    assert_eq!(api(&a, "POST", "/api/revocations", Some(&setup.bob()), &bad).await.0, StatusCode::BAD_REQUEST);
+
+    let refused_on_b = eventually(Duration::from_secs(5), || async {
+        let reply = call_with(&b, &alice, "add", json!({"a": 2, "b": 2})).await;
+        reply.status == StatusCode::FORBIDDEN && reply.json()["error"]["code"] == -32016
+    });
+    assert!(refused_on_b.await, "B applied A's revocation");
+    let answer = call(&a, &alice, "add", json!({"a": 3, "b": 3})).await;
+    assert!(answer["error"]["message"].as_str().unwrap().contains("revoked"), "{answer}");
+    assert!(call(&b, &carol, "add", json!({"a": 4, "b": 4})).await.get("result").is_some(), "others pass");
+
+    redis.stop();
+    let unknown = eventually(Duration::from_secs(5), || async {
+        let reply = call_with(&b, &carol, "add", json!({"a": 5, "b": 5})).await;
+        reply.status == StatusCode::SERVICE_UNAVAILABLE
+    });
+    assert!(unknown.await, "past the staleness bound, revocations cannot be vouched for: refused");
+    redis.resume();
+    let served = eventually(Duration::from_secs(10), || async {
+        call(&b, &carol, "add", json!({"a": 6, "b": 6})).await.get("result").is_some()
+    });
+    assert!(served.await, "served again once Redis answers");
+    assert_eq!(call_with(&b, &alice, "add", json!({"a": 7, "b": 7})).await.status, StatusCode::FORBIDDEN);
+}
