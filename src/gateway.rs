@@ -97,7 +97,6 @@ impl Gateway {
             }
             false => None,
         };
-        let pins = Pins::load(&config.pins, &config.state_dir).context("loading the tool pins")?;
         let upstream = match config.upstream.parse()? {
             UpstreamSpec::Http { uri } => Upstream::Http(HttpUpstream::new(uri, &config.upstream)),
             UpstreamSpec::Stdio { program, args } => {
@@ -105,6 +104,7 @@ impl Gateway {
             }
         };
         let state = crate::state::open(&config.state, &config.state_dir).await.context("opening the state store")?;
+        let pins = Pins::open(&config.pins, &config.state_dir, state.clone()).context("loading the tool pins")?;
         let admin_url = format!("http://{}", config.admin_listen);
         let approvals = Arc::new(crate::approvals::Approvals::new(
             state.clone(),

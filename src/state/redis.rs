@@ -10,7 +10,7 @@
 //! | `forge:approvals` | sorted set | approval ids by creation time |
 //! | `forge:pins`, `forge:revocations` | hash | tool pins; revoked subjects → when |
 //! | `forge:rate:<key>` | string | a GCRA arrival time (µs), expiring when at rest |
-//! | `forge:events` | stream | `approval_decided` and `revoked` events |
+//! | `forge:events` | stream | `approval_decided`, `revoked` and `pinned` events |
 //!
 //! Each replica reads `forge:events` through its own consumer group (`forge:replica:<id>`)
 //! under a stable consumer name, and acknowledges an event only after applying it: after a
@@ -87,6 +87,15 @@ end
 return 0
 "#;
 
+/// The first pin of a tool wins; a new one is announced. Returns the pin in force.
+const PIN_SCRIPT: &str = r#"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'kind', 'pinned', 'key', ARGV[1], 'digest', ARGV[2])
+  return ARGV[2]
+end
+return redis.call('HGET', KEYS[1], ARGV[1])
+"#;
+
 /// GCRA with Redis's own clock, so replicas agree on time. Returns -1 when allowed, else
 /// the microseconds until a call would be.
 const GCRA_SCRIPT: &str = r#"
@@ -119,6 +128,7 @@ struct Scripts {
     decide: Script,
     transition: Script,
     gcra: Script,
+    pin: Script,
 }
 
 #[derive(Clone)]
@@ -202,6 +212,7 @@ impl RedisStore {
                 decide: Script::new(DECIDE_SCRIPT),
                 transition: Script::new(TRANSITION_SCRIPT),
                 gcra: Script::new(GCRA_SCRIPT),
+                pin: Script::new(PIN_SCRIPT),
             },
         };
         tokio::spawn(probe(primary.clone(), discovery, health.clone()));
@@ -406,18 +417,29 @@ impl StateStore for RedisStore {
         .boxed()
     }
 
-    fn pin<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>> {
+    fn pins(&self) -> BoxFuture<'_, StoreResult<Vec<(String, String)>>> {
         async move {
             let mut conn = self.conn()?;
-            self.health.observe(conn.hget(self.keys.named("pins"), key).await)
+            let all: HashMap<String, String> = self.health.observe(conn.hgetall(self.keys.named("pins")).await)?;
+            Ok(all.into_iter().collect())
         }
         .boxed()
     }
 
-    fn set_pin<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+    fn pin_first<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<String>> {
         async move {
             let mut conn = self.conn()?;
-            self.health.observe(conn.hset(self.keys.named("pins"), key, digest).await)
+            self.health.observe(
+                self.scripts
+                    .pin
+                    .key(self.keys.named("pins"))
+                    .key(self.keys.named("events"))
+                    .arg(key)
+                    .arg(digest)
+                    .arg(self.stream_max_len)
+                    .invoke_async(&mut conn)
+                    .await,
+            )
         }
         .boxed()
     }
@@ -588,6 +610,7 @@ async fn follow_events(
                     let kind = match &event {
                         StateEvent::ApprovalDecided { .. } => "approval_decided",
                         StateEvent::Revoked { .. } => "revoked",
+                        StateEvent::Pinned { .. } => "pinned",
                     };
                     applied.with_label_values(&[kind]).inc();
                     let _ = events.send(event);
@@ -612,6 +635,7 @@ fn parse_event(fields: &HashMap<String, redis::Value>) -> Option<StateEvent> {
     match text("kind")?.as_str() {
         "approval_decided" => Some(StateEvent::ApprovalDecided { id: text("id")? }),
         "revoked" => Some(StateEvent::Revoked { subject: text("subject")? }),
+        "pinned" => Some(StateEvent::Pinned { key: text("key")?, digest: text("digest")? }),
         other => {
             tracing::warn!(kind = other, "ignored an unknown state event");
             None
