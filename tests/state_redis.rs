@@ -329,3 +329,44 @@ async fn a_revocation_on_one_replica_holds_on_the_other() {
     assert!(served.await, "served again once Redis answers");
     assert_eq!(call_with(&b, &alice, "add", json!({"a": 7, "b": 7})).await.status, StatusCode::FORBIDDEN);
 }
+
+/// A plain JSON-RPC request as alice (the plugin peer speaks SDK v1's stateless JSON).
+async fn rpc(gw: &Gateway, token: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string();
+    let auth = format!("Bearer {token}");
+    gw.client().post("/mcp", &body, &[("authorization", auth.as_str())]).await.json()
+}
+
+/// A tool pinned through replica A is pinned on replica B too: after a rug pull, B sees the
+/// changed definition (real SDK v1 peer, tests/peers/plugin-peer.mjs) and refuses the call.
+#[tokio::test]
+async fn a_tool_pinned_through_one_replica_catches_a_rug_pull_on_the_other() {
+    let Some(redis) = Redis::start() else { return };
+    let setup = Setup::with_upstream("plugin-peer.mjs");
+    let a = setup.gateway("a", &redis.state_yaml("a"));
+    let b = setup.gateway("b", &redis.state_yaml("b"));
+    let up = "forge_state_store_up{backend=\"redis\"}";
+    assert!(
+        eventually(Duration::from_secs(10), || async { a.metric(up).await == 1.0 && b.metric(up).await == 1.0 }).await
+    );
+    let alice = setup.alice();
+
+    let listed = rpc(&a, &alice, "tools/list", json!({})).await;
+    assert!(listed["result"]["tools"].as_array().unwrap().iter().any(|t| t["name"] == "fetch"), "{listed}");
+    let pinned = eventually(Duration::from_secs(5), || async {
+        let pin: Option<String> =
+            redis::cmd("HGET").arg("forge:pins").arg("tool:fetch").query(&mut redis.connection()).unwrap();
+        pin.is_some()
+    });
+    assert!(pinned.await, "A's pin is in Redis");
+    let fetched = rpc(&b, &alice, "tools/call", json!({"name": "fetch", "arguments": {"url": "https://a"}})).await;
+    assert_eq!(fetched["result"]["content"][0]["text"], "fetched https://a", "unchanged: served on B: {fetched}");
+
+    let pulled = rpc(&b, &alice, "tools/call", json!({"name": "rug-pull", "arguments": {}})).await;
+    assert_eq!(pulled["result"]["content"][0]["text"], "pulled");
+    rpc(&b, &alice, "tools/list", json!({})).await;
+    let refused = rpc(&b, &alice, "tools/call", json!({"name": "fetch", "arguments": {"url": "https://b"}})).await;
+    assert_eq!(refused["error"]["data"]["code"], "tool_definition_changed", "B knew A's pin: {refused}");
+    let echoed = rpc(&b, &alice, "tools/call", json!({"name": "weather", "arguments": {}})).await;
+    assert_eq!(echoed["result"]["content"][0]["text"], "sunny", "an unchanged tool still passes: {echoed}");
+}

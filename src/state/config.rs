@@ -148,7 +148,10 @@ impl SentinelConfig {
         }
         for url in &self.urls {
             if !is_redis_url(url) {
-                return Err(("state.redis.sentinel.urls", format!("{url}: must be redis://HOST:PORT or rediss://HOST:PORT")));
+                return Err((
+                    "state.redis.sentinel.urls",
+                    format!("{url}: must be redis://HOST:PORT or rediss://HOST:PORT"),
+                ));
             }
             // The sentinel client takes addresses only: credentials in a URL would be dropped.
             if url.contains('@') {

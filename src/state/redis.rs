@@ -38,11 +38,11 @@ use redis::{AsyncCommands, Script};
 use tokio::sync::broadcast;
 
 use super::config::{RedisConfig, DEFAULT_URL};
-use primary::{Discovery, Primary};
 use super::{
     event_channel, Approval, ApprovalRequest, ApprovalState, ApprovalStatus, Health, Rate, RateOutcome, Ruling,
     StateEvent, StateStore, StoreError, StoreResult,
 };
+use primary::{Discovery, Primary};
 
 /// How long one blocking read of the event stream waits before looping.
 const EVENT_BLOCK_MS: usize = 1000;

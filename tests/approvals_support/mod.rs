@@ -19,7 +19,8 @@ pub const RESOURCE: &str = "https://gw.test/mcp";
 pub const ADD_LIMIT: u64 = 200;
 
 /// `echo` waits for a human; `add` is rate-limited; `era`'s result asks for an approval no
-/// response can wait for; everything else passes.
+/// response can wait for; `fetch` is refused once its definition changed since it was
+/// pinned; everything else passes.
 const BUNDLE: &str = r#"package forge
 
 import rego.v1
@@ -34,6 +35,12 @@ decision := {"allow": true, "obligations": {"require_approval": {"required": tru
 decision := {"allow": true, "obligations": {"require_approval": {"required": true, "reason": "era results need a human"}}} if {
 	input.message.direction == "server_to_client"
 	input.message.tool.name == "era"
+}
+
+decision := {"allow": false, "code": "tool_definition_changed", "reason": "fetch changed since it was pinned"} if {
+	input.message.direction == "client_to_server"
+	input.message.tool.name == "fetch"
+	input.message.tool.pin_status == "changed"
 }
 
 decision := {"allow": true, "obligations": {"rate_limit": {"key": "add", "limit": 200, "period_seconds": 3600}}} if {

@@ -132,7 +132,8 @@ fn sentinel_client(config: &RedisConfig, sentinel: &SentinelConfig) -> anyhow::R
         .urls
         .iter()
         .map(|url| {
-            let info = url.as_str().into_connection_info().with_context(|| format!("state.redis.sentinel.urls: {url}"))?;
+            let info =
+                url.as_str().into_connection_info().with_context(|| format!("state.redis.sentinel.urls: {url}"))?;
             Ok(info.addr().clone())
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
