@@ -89,9 +89,9 @@ pub fn digest(tool: &Value) -> String {
 }
 
 impl Pins {
-    /// Pins kept in `store`, with the configured baseline. They are read from the store in
-    /// the background (again after an outage made this replica miss changes).
-    pub fn open(config: &PinsConfig, state_dir: &Path, store: Arc<dyn StateStore>) -> Result<Pins, PinError> {
+    /// Pins kept in `store`, with the configured baseline, read from the store now (or, if
+    /// it cannot answer, in the background until it can) and kept current from then on.
+    pub async fn open(config: &PinsConfig, state_dir: &Path, store: Arc<dyn StateStore>) -> Result<Pins, PinError> {
         let legacy = state_dir.join("pins.json");
         let imported = match std::fs::read_to_string(&legacy) {
             Ok(text) => {
@@ -108,7 +108,12 @@ impl Pins {
         };
         let learned = Arc::new(Learned::default());
         if config.enabled {
-            tokio::spawn(follow(learned.clone(), store.clone(), imported));
+            // Subscribed before the first read, so no pin made in between is missed.
+            let events = store.events();
+            if let Err(e) = load(&learned, store.as_ref(), &imported).await {
+                tracing::warn!(error = %e, "tool pins not read yet: listed tools are unknown until they are");
+            }
+            tokio::spawn(follow(learned.clone(), store.clone(), imported, events));
         }
         Ok(Pins { enabled: config.enabled, baseline, learned, store: Some(store), current: RwLock::default() })
     }
@@ -219,28 +224,38 @@ async fn save(learned: Arc<Learned>, store: Arc<dyn StateStore>, new: Vec<(Strin
     }
 }
 
-/// Reads the store's pins (again, until it can), imports an earlier version's `pins.json`,
-/// then applies every new pin announced on the change stream.
-async fn follow(learned: Arc<Learned>, store: Arc<dyn StateStore>, imported: BTreeMap<String, String>) {
-    let mut events = store.events();
+/// Reads the store's pins and imports an earlier version's `pins.json` into it.
+async fn load(
+    learned: &Learned,
+    store: &dyn StateStore,
+    imported: &BTreeMap<String, String>,
+) -> Result<(), crate::state::StoreError> {
+    let mut stored: HashMap<String, String> =
+        store.pins().await?.into_iter().filter_map(|(k, d)| Some((k.strip_prefix(KEY)?.to_string(), d))).collect();
+    let missing: Vec<_> = imported.iter().filter(|(name, _)| !stored.contains_key(*name)).collect();
+    for (name, digest) in missing {
+        stored.insert(name.clone(), store.pin_first(&format!("{KEY}{name}"), digest).await?);
+    }
+    learned.tools.write().unwrap_or_else(|e| e.into_inner()).extend(stored);
+    learned.loaded.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Reads the store's pins until it can (again after falling behind its change stream), and
+/// applies every new pin announced on it.
+async fn follow(
+    learned: Arc<Learned>,
+    store: Arc<dyn StateStore>,
+    imported: BTreeMap<String, String>,
+    mut events: tokio::sync::broadcast::Receiver<StateEvent>,
+) {
     loop {
         if !learned.loaded.load(Ordering::Acquire) {
-            let mut stored: HashMap<String, String> = match store.pins().await {
-                Ok(all) => all.into_iter().filter_map(|(k, d)| Some((k.strip_prefix(KEY)?.to_string(), d))).collect(),
-                Err(e) => {
-                    tracing::debug!(error = %e, "tool pins not read yet: listed tools are unknown");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            };
-            let missing: Vec<_> = imported.iter().filter(|(name, _)| !stored.contains_key(*name)).collect();
-            for (name, digest) in missing {
-                if let Ok(pinned) = store.pin_first(&format!("{KEY}{name}"), digest).await {
-                    stored.insert(name.clone(), pinned);
-                }
+            if let Err(e) = load(&learned, store.as_ref(), &imported).await {
+                tracing::debug!(error = %e, "tool pins not read yet: listed tools are unknown");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
             }
-            learned.tools.write().unwrap_or_else(|e| e.into_inner()).extend(stored);
-            learned.loaded.store(true, Ordering::Release);
         }
         match events.recv().await {
             Ok(StateEvent::Pinned { key, digest }) => {
@@ -321,14 +336,9 @@ mod tests {
 
     /// A gateway's pins over `store`, once read from it.
     async fn opened(dir: &Path, store: &Arc<dyn StateStore>, baseline: Option<PathBuf>) -> Pins {
-        let pins = Pins::open(&PinsConfig { baseline, ..PinsConfig::default() }, dir, store.clone()).unwrap();
-        for _ in 0..200 {
-            if pins.learned.loaded.load(Ordering::Acquire) {
-                return pins;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("pins never read from the store");
+        let pins = Pins::open(&PinsConfig { baseline, ..PinsConfig::default() }, dir, store.clone()).await.unwrap();
+        assert!(pins.learned.loaded.load(Ordering::Acquire), "read before the gateway serves");
+        pins
     }
 
     async fn settled() {
@@ -357,7 +367,7 @@ mod tests {
 
         std::fs::write(&baseline, "tools:\n  fetch: not-a-digest\n").unwrap();
         let config = PinsConfig { baseline: Some(baseline), ..PinsConfig::default() };
-        let e = Pins::open(&config, dir.path(), store).err().unwrap().to_string();
+        let e = Pins::open(&config, dir.path(), store).await.err().unwrap().to_string();
         assert!(e.contains("tools.fetch"), "{e}");
     }
 
