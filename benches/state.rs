@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use forge::approvals::{Approvals, ApprovalsConfig, Call};
+use forge::identity::{Principal, TokenIdentity};
 use forge::ratelimit::RateLimiter;
 use forge::state::config::RedisConfig;
 use forge::state::embedded::EmbeddedStore;
 use forge::state::redis::RedisStore;
-use forge::identity::{Principal, TokenIdentity};
 use forge::state::revocations::{Refused, Revocations};
 use forge::state::{Rate, StateStore};
 use serde_json::json;
@@ -72,18 +72,19 @@ fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, stor
     for i in 0..1000 {
         rt.block_on(store.revoke(&format!("principal:user-{i}@https://idp"))).unwrap();
     }
-    let revocations = rt.block_on(async { Revocations::start(store.clone(), Duration::from_secs(30)) });
+    let revocations = rt.block_on(Revocations::start(store.clone(), Duration::from_secs(30)));
     let mut token = TokenIdentity { issuer: "https://idp".into(), subject: "alice".into(), ..Default::default() };
     token.claims.insert("jti".into(), "token-1".into());
     let alice = Principal { token: Some(token), certificate: None };
     while revocations.admit(&alice) == Err(Refused::Unknown) {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(revocations.admit(&Principal {
-        token: Some(TokenIdentity { issuer: "https://idp".into(), subject: "user-7".into(), ..Default::default() }),
-        certificate: None
-    })
-    .is_err());
+    assert!(revocations
+        .admit(&Principal {
+            token: Some(TokenIdentity { issuer: "https://idp".into(), subject: "user-7".into(), ..Default::default() }),
+            certificate: None
+        })
+        .is_err());
     c.bench_function(&format!("revocation check, 1000 revoked ({name})"), |b| b.iter(|| revocations.admit(&alice)));
 }
 

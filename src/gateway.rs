@@ -104,8 +104,7 @@ impl Gateway {
             }
         };
         let state = crate::state::open(&config.state, &config.state_dir).await.context("opening the state store")?;
-        let pins =
-            Pins::open(&config.pins, &config.state_dir, state.clone()).await.context("loading the tool pins")?;
+        let pins = Pins::open(&config.pins, &config.state_dir, state.clone()).await.context("loading the tool pins")?;
         let admin_url = format!("http://{}", config.admin_listen);
         let approvals = Arc::new(crate::approvals::Approvals::new(
             state.clone(),
@@ -115,8 +114,7 @@ impl Gateway {
         )?);
         let rate_limiter = crate::ratelimit::RateLimiter::new(state.clone())?;
         let revocations =
-            crate::state::revocations::Revocations::start(state.clone(), config.state.revocations_max_staleness)
-                .await;
+            crate::state::revocations::Revocations::start(state.clone(), config.state.revocations_max_staleness).await;
         approvals.register(metrics.registry())?;
         rate_limiter.register(metrics.registry())?;
         crate::state::register_health(state.clone(), metrics.registry())?;

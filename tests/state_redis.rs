@@ -264,25 +264,33 @@ async fn replicas_share_approvals_over_tls() {
     let c = setup.gateway("c", &format!("{untrusting}\n"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(c.metric("forge_state_store_up{backend=\"redis\"}").await, 0.0);
-    let refused = call(&c, &setup.alice(), "echo", json!({"text": "tls"})).await;
-    assert_eq!(refused["error"]["data"]["code"], "approval_unavailable", "{refused}");
+    // It never read the revocations, so it vouches for no identified caller.
+    let refused = call_with(&c, &setup.alice(), "echo", json!({"text": "tls"})).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.json());
+    assert!(refused.json()["error"]["message"].as_str().unwrap().contains("revocations cannot be checked"));
 }
 
-/// A replica starts, degraded, while Redis is down, and connects once it is up.
+/// A replica starts, degraded, while Redis is down (refusing identified callers: it has no
+/// revocations to check them against), and connects and serves once Redis is up.
 #[tokio::test]
 async fn a_replica_starts_while_redis_is_down() {
     let Some(mut redis) = Redis::start() else { return };
     redis.stop();
     let setup = Setup::new();
     let a = setup.gateway("a", &redis.state_yaml("a"));
-    let refused = call(&a, &setup.alice(), "echo", json!({"text": "early"})).await;
-    assert_eq!(refused["error"]["data"]["code"], "approval_unavailable", "{refused}");
+    // Revocations were never read: identified callers are refused (fail closed).
+    let refused = call_with(&a, &setup.alice(), "echo", json!({"text": "early"})).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.json());
+    assert_eq!(refused.json()["error"]["code"], -32603);
     redis.resume();
     let up = eventually(Duration::from_secs(10), || async {
         a.metric("forge_state_store_up{backend=\"redis\"}").await == 1.0
     });
     assert!(up.await, "connected without a restart");
-    pending_id(&call(&a, &setup.alice(), "echo", json!({"text": "early"})).await);
+    let serving = eventually(Duration::from_secs(5), || async {
+        call(&a, &setup.alice(), "echo", json!({"text": "early"})).await["error"]["code"] == -32018
+    });
+    assert!(serving.await, "the revocations were read once Redis answered: calls go on (here: to approval)");
 }
 
 /// A caller revoked through replica A is refused on replica B (the change stream carries

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use approvals_support::{approve, call, echoed, eventually, pending_id, Redis, Sentinel, Setup};
+use approvals_support::{approve, call, call_with, echoed, eventually, pending_id, Redis, Sentinel, Setup};
 use common::Gateway;
 use http::StatusCode;
 use serde_json::json;
@@ -34,6 +34,13 @@ async fn a_sentinel_failover_is_followed_without_a_restart() {
     let b = setup.gateway("b", &sentinel.state_yaml(&primary, "b"));
     assert!(eventually(Duration::from_secs(10), || async { up(&a).await && up(&b).await }).await, "{}", a.logs());
     let alice = setup.alice();
+    // Serving once each has read the revocations through the primary Sentinel named.
+    for gw in [&a, &b] {
+        let serving = eventually(Duration::from_secs(5), || async {
+            call(gw, &alice, "add", json!({"a": 0, "b": 0})).await.get("result").is_some()
+        });
+        assert!(serving.await, "{}", gw.logs());
+    }
 
     // Before: a shared approval, and a rate-limited call counted in Redis.
     let before = pending_id(&call(&a, &alice, "echo", json!({"text": "before"})).await);
@@ -87,6 +94,8 @@ async fn an_unknown_master_name_fails_closed() {
     let a = setup.gateway("a", &yaml);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(!up(&a).await);
-    let refused = call(&a, &setup.alice(), "echo", json!({"text": "x"})).await;
-    assert_eq!(refused["error"]["data"]["code"], "approval_unavailable", "{refused}");
+    // Nothing read through it, not even the revocations: identified callers are refused.
+    let refused = call_with(&a, &setup.alice(), "echo", json!({"text": "x"})).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.json());
+    assert_eq!(refused.json()["error"]["code"], -32603);
 }

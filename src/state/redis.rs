@@ -231,8 +231,11 @@ impl RedisStore {
 
     /// The connection for commands to the current server.
     fn conn(&self) -> StoreResult<ConnectionManager> {
-        let link = self.primary.current().ok_or_else(|| primary::no_primary("Sentinel has not named a primary yet"));
-        self.health.observe(link).map(|link| link.commands.clone())
+        match self.primary.current() {
+            Some(link) => Ok(link.commands.clone()),
+            // Only an answer from Redis marks the store up, so only the failure is observed.
+            None => self.health.observe(Err(primary::no_primary("Sentinel has not named a primary yet"))),
+        }
     }
 
     async fn load(&self, id: &str) -> StoreResult<Option<Approval>> {

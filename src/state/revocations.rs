@@ -127,7 +127,7 @@ impl Revocations {
             if !self.loaded.load(Ordering::Relaxed) {
                 if let Err(e) = self.reload().await {
                     tracing::debug!(error = %e, "revocations not loaded yet: identified callers are refused");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
             }
