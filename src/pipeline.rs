@@ -897,8 +897,16 @@ impl Gateway {
     ) -> Response<Body> {
         self.metrics.protocol_rejections.with_label_values(&[reason]).inc();
         tracing::warn!(reason, code, message, session = log.session.as_deref(), "refused a client message");
-        let response =
-            self.answer_error(log, None, Received::Whole(received), Unanswered::Refused(reason), status, id, code, message);
+        let response = self.answer_error(
+            log,
+            None,
+            Received::Whole(received),
+            Unanswered::Refused(reason),
+            status,
+            id,
+            code,
+            message,
+        );
         self.finish(log, response.status(), "rejected");
         response
     }
