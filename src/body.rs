@@ -39,13 +39,23 @@ pub enum ReadError {
 
 /// Reads a whole body, refusing more than `limit` bytes or taking longer than `timeout`.
 pub async fn read_limited(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, ReadError> {
-    tokio::time::timeout(timeout, collect_limited(body, limit)).await.map_err(|_| ReadError::Timeout(timeout))?
+    read_counted(body, limit, timeout).await.map_err(|(e, _)| e)
+}
+
+/// [`read_limited`], saying on failure how many bytes had arrived (what an evidence record
+/// of a refused or aborted upload names).
+pub async fn read_counted(body: Body, limit: usize, timeout: Duration) -> Result<Bytes, (ReadError, usize)> {
+    let mut buf = bytes::BytesMut::new();
+    match tokio::time::timeout(timeout, collect_limited(body, limit, &mut buf)).await {
+        Ok(Ok(())) => Ok(buf.freeze()),
+        Ok(Err(e)) => Err((e, buf.len())),
+        Err(_) => Err((ReadError::Timeout(timeout), buf.len())),
+    }
 }
 
 // Collected by hand rather than with `http_body_util::Limited`: its `Into<BoxError>` bound on
 // an already-boxed error trips a rustc limitation when the calling future is checked for `Send`.
-async fn collect_limited(mut body: Body, limit: usize) -> Result<Bytes, ReadError> {
-    let mut buf = bytes::BytesMut::new();
+async fn collect_limited(mut body: Body, limit: usize, buf: &mut bytes::BytesMut) -> Result<(), ReadError> {
     while let Some(frame) = body.frame().await {
         let Ok(data) = frame.map_err(ReadError::Io)?.into_data() else { continue };
         if buf.len() + data.len() > limit {
@@ -53,5 +63,5 @@ async fn collect_limited(mut body: Body, limit: usize) -> Result<Bytes, ReadErro
         }
         buf.extend_from_slice(&data);
     }
-    Ok(buf.freeze())
+    Ok(())
 }

@@ -57,30 +57,24 @@ pub async fn mcp_post(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<ConnIn
     // 1. The body, within limits.
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limits.max_body_bytes) {
-        return gw.refuse_limit(
-            &log,
-            "body_size",
-            StatusCode::PAYLOAD_TOO_LARGE,
-            body_too_large(limits.max_body_bytes),
-        );
+        let too_large = body_too_large(limits.max_body_bytes);
+        return gw.refuse_limit(&log, "body_size", 0, StatusCode::PAYLOAD_TOO_LARGE, too_large);
     }
-    let bytes = match body::read_limited(body::boxed(incoming), limits.max_body_bytes, limits.body_read_timeout).await {
+    let bytes = match body::read_counted(body::boxed(incoming), limits.max_body_bytes, limits.body_read_timeout).await {
         Ok(b) => b,
-        Err(ReadError::TooLarge(n)) => {
-            return gw.refuse_limit(&log, "body_size", StatusCode::PAYLOAD_TOO_LARGE, body_too_large(n))
+        Err((ReadError::TooLarge(n), received)) => {
+            return gw.refuse_limit(&log, "body_size", received, StatusCode::PAYLOAD_TOO_LARGE, body_too_large(n))
         }
-        Err(ReadError::Timeout(t)) => {
+        Err((ReadError::Timeout(t), received)) => {
             let message = format!("request body not received within {t:?}");
-            return gw.refuse_limit(
-                &log,
-                "body_timeout",
-                StatusCode::REQUEST_TIMEOUT,
-                (code::REQUEST_TIMEOUT, message),
-            );
+            let refusal = (code::REQUEST_TIMEOUT, message);
+            return gw.refuse_limit(&log, "body_timeout", received, StatusCode::REQUEST_TIMEOUT, refusal);
         }
-        Err(ReadError::Io(e)) => {
-            tracing::debug!(error = %e, "client aborted the request body");
-            return plain(StatusCode::BAD_REQUEST, "request body aborted");
+        Err((ReadError::Io(e), received)) => {
+            // The client is most likely gone, but what it started is on record.
+            tracing::debug!(error = %e, received, "client aborted the request body");
+            let refusal = (code::INVALID_REQUEST, format!("request body aborted after {received} bytes"));
+            return gw.refuse_limit(&log, "body_aborted", received, StatusCode::BAD_REQUEST, refusal);
         }
     };
     decide_and_forward(gw, parts, bytes, conn, log).await
@@ -629,6 +623,14 @@ fn outcome_of(status: StatusCode) -> &'static str {
     }
 }
 
+/// What a request the gateway refuses itself had delivered of its body.
+#[derive(Clone, Copy)]
+enum Received<'a> {
+    Whole(&'a [u8]),
+    /// This many bytes of a body that was not read whole.
+    Partial(usize),
+}
+
 /// The answer withheld because its evidence could not be recorded.
 fn withheld(id: Option<&Id>, e: AppendError) -> Response<Body> {
     let message = format!("The gateway could not record evidence for this answer, so it is withheld: {e}");
@@ -762,14 +764,14 @@ impl Gateway {
 
     /// A JSON-RPC error the gateway answers itself, recorded and signed like any answer.
     /// `pending` is the exchange's evidence once policy saw it; before that, a record is
-    /// begun from the access log with what was `received` (`None`: the body was not read
-    /// whole) and no principal (nobody was identified yet).
+    /// begun from the access log with what was `received` and no principal (nobody was
+    /// identified yet).
     #[allow(clippy::too_many_arguments)]
     fn answer_error(
         &self,
         log: &AccessLog,
         pending: Option<&Pending>,
-        received: Option<&[u8]>,
+        received: Received<'_>,
         why: Unanswered<'_>,
         status: StatusCode,
         id: Option<&Id>,
@@ -782,15 +784,15 @@ impl Gateway {
             Some(pending) => pending,
             None => {
                 let (session, name, request_id) = (log.session.as_deref(), log.subject.as_deref(), log.id.as_deref());
-                let p = evidence.begin(
-                    &Principal::default(),
-                    session,
-                    &log.method,
-                    name,
-                    request_id,
-                    received.unwrap_or_default(),
-                );
-                begun = if received.is_some() { p } else { p.unread() };
+                let whole = match received {
+                    Received::Whole(bytes) => bytes,
+                    Received::Partial(_) => b"",
+                };
+                let p = evidence.begin(&Principal::default(), session, &log.method, name, request_id, whole);
+                begun = match received {
+                    Received::Whole(_) => p,
+                    Received::Partial(count) => p.unread(count),
+                };
                 &begun
             }
         };
@@ -829,7 +831,7 @@ impl Gateway {
         let why = Unanswered::Refused("unauthenticated");
         let message = format!("Unauthorized: {e}");
         let mut response =
-            self.answer_error(log, None, Some(received), why, e.status(), id, code::UNAUTHORIZED, &message);
+            self.answer_error(log, None, Received::Whole(received), why, e.status(), id, code::UNAUTHORIZED, &message);
         self.finish(log, response.status(), "unauthenticated");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, self.auth.challenge(&e));
         response
@@ -918,22 +920,34 @@ impl Gateway {
     ) -> Response<Body> {
         self.metrics.protocol_rejections.with_label_values(&[reason]).inc();
         tracing::warn!(reason, code, message, session = log.session.as_deref(), "refused a client message");
-        let response =
-            self.answer_error(log, None, Some(received), Unanswered::Refused(reason), status, id, code, message);
+        let response = self.answer_error(
+            log,
+            None,
+            Received::Whole(received),
+            Unanswered::Refused(reason),
+            status,
+            id,
+            code,
+            message,
+        );
         self.finish(log, response.status(), "rejected");
         response
     }
 
+    /// A request whose body was not read whole (`received` bytes of it arrived): too large,
+    /// too slow, or aborted by the client.
     fn refuse_limit(
         &self,
         log: &AccessLog,
         limit: &str,
+        received: usize,
         status: StatusCode,
         (code, message): (i64, String),
     ) -> Response<Body> {
         self.metrics.limit_rejections.with_label_values(&[limit]).inc();
         tracing::warn!(limit, message, "request refused by a limit");
-        let response = self.answer_error(log, None, None, Unanswered::Refused(limit), status, None, code, &message);
+        let why = Unanswered::Refused(limit);
+        let response = self.answer_error(log, None, Received::Partial(received), why, status, None, code, &message);
         self.finish(log, response.status(), "rejected");
         response
     }
@@ -955,7 +969,7 @@ impl Gateway {
         };
         let message = format!("The MCP server behind this gateway failed: {e}");
         let why = Unanswered::Failed(e.kind.label());
-        let response = self.answer_error(log, pending, Some(b""), why, status, id, code, &message);
+        let response = self.answer_error(log, pending, Received::Whole(b""), why, status, id, code, &message);
         self.finish(log, response.status(), "upstream_error");
         response
     }

@@ -546,6 +546,17 @@ async fn refusals_before_policy_and_upstream_failures_are_recorded_and_signed() 
     let session = initialize(&client).await;
     let headers = session_headers(&session);
 
+    // A client that sends 40 of the 100 bytes it announced, then hangs up.
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = client.connect().await.expect("a TLS connection");
+        let head = "POST /mcp HTTP/1.1\r\nhost: forge.test\r\ncontent-type: application/json\r\n\
+                    accept: application/json, text/event-stream\r\ncontent-length: 100\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&call(6, "echo", "cut").as_bytes()[..40]).await.unwrap();
+        stream.flush().await.unwrap();
+        stream.shutdown().await.unwrap();
+    }
     let malformed = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":"#;
     assert_eq!(client.post("/mcp", malformed, &headers).await.status, StatusCode::BAD_REQUEST);
     let mismatched = call(8, "echo", "hi");
@@ -589,6 +600,11 @@ async fn refusals_before_policy_and_upstream_failures_are_recorded_and_signed() 
     let too_large = records.iter().find(|r| r["reason"] == "body_size").expect("the oversized request");
     assert_eq!(summary(too_large), ("refused".into(), Some("body_size".into()), Some(413)));
     assert_eq!(too_large["request_sha256"], "", "the body was never read whole");
+    assert_eq!(too_large["received_bytes"], 0, "refused on its Content-Length, before reading");
+    let aborted = records.iter().find(|r| r["reason"] == "body_aborted").expect("the aborted upload");
+    assert_eq!(summary(aborted), ("refused".into(), Some("body_aborted".into()), Some(400)));
+    assert_eq!((aborted["request_sha256"].as_str(), aborted["received_bytes"].as_u64()), (Some(""), Some(40)));
+    assert!(parse_error.get("received_bytes").is_none(), "a body read whole is digested, not counted");
     assert_eq!(summary(by_id("10")), ("refused".into(), Some("unauthenticated".into()), Some(401)));
     assert!(by_id("10").get("principal").is_none(), "nobody was identified");
     assert_eq!(summary(by_id("11")), ("allow".into(), None, Some(200)));

@@ -31,6 +31,7 @@ fn record(i: u64) -> Record {
         name: Some("echo".into()),
         request_id: Some(i.to_string()),
         request_sha256: "ab".repeat(32),
+        received_bytes: None,
         response_sha256: Some("cd".repeat(32)),
         decision: "allow".into(),
         status: Some(200),

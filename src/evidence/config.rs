@@ -34,6 +34,9 @@ pub struct EvidenceConfig {
     pub retention: RetentionConfig,
     /// Records waiting for the writer thread, at most.
     pub queue: usize,
+    /// How long a request waits for room in a full queue before `when_full` applies.
+    #[serde(deserialize_with = "duration")]
+    pub queue_wait: Duration,
     pub when_full: WhenFull,
     /// Put each SSE result's signed evidence in its `_meta` under `io.forge/evidence`.
     pub sse_meta: bool,
@@ -64,7 +67,8 @@ pub enum Fsync {
     Interval,
 }
 
-/// What a response does when the writer's queue is full.
+/// What a response does when the writer's queue stayed full for `queue_wait` (or the log
+/// cannot write).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFull {
@@ -110,6 +114,7 @@ impl Default for EvidenceConfig {
             rotate: RotateConfig::default(),
             retention: RetentionConfig::default(),
             queue: 4096,
+            queue_wait: Duration::from_millis(5),
             when_full: WhenFull::FailClosed,
             sse_meta: true,
             stream: None,
@@ -199,7 +204,7 @@ mod tests {
     fn yaml_reads_every_knob_and_problems_name_the_field() {
         let c: EvidenceConfig = serde_yaml_ng::from_str(
             "fsync: interval\nfsync_interval: 200ms\ncheckpoint_interval: 5s\nrotate: {max_bytes: 1MiB, max_age: 1h}\n\
-             retention: {max_age: 720h, max_segments: 10}\nwhen_full: drop\nsse_meta: false\nstream: stdout\nqueue: 0\n",
+             retention: {max_age: 720h, max_segments: 10}\nqueue_wait: 20ms\nwhen_full: drop\nsse_meta: false\nstream: stdout\nqueue: 0\n",
         )
         .unwrap();
         assert_eq!(
@@ -209,6 +214,7 @@ mod tests {
         assert_eq!((c.rotate.max_bytes, c.retention.max_segments), (1 << 20, Some(10)));
         assert_eq!(c.retention.max_age, Some(Duration::from_secs(720 * 3600)));
         assert!(!c.sse_meta);
+        assert_eq!(c.queue_wait, Duration::from_millis(20));
         assert_eq!(c.problems(), vec![("evidence.queue", "must be at least 1".to_string())]);
         assert!(serde_yaml_ng::from_str::<EvidenceConfig>("fsync: sometimes").is_err());
     }

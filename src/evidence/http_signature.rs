@@ -50,28 +50,39 @@ pub struct SignatureParams {
 impl SignatureParams {
     /// The serialized inner list: `("@status" "content-digest");created=…;keyid="…";alg="…"`.
     pub fn serialize(&self) -> String {
-        let ids: Vec<String> = self.components.iter().map(|c| format!("\"{c}\"")).collect();
-        let mut out = format!("({})", ids.join(" "));
+        use std::fmt::Write as _;
+        let mut out = String::with_capacity(160);
+        out.push('(');
+        for (i, c) in self.components.iter().enumerate() {
+            out.push_str(if i == 0 { "\"" } else { " \"" });
+            out.push_str(c);
+            out.push('"');
+        }
+        out.push(')');
         if let Some(created) = self.created {
-            out.push_str(&format!(";created={created}"));
+            let _ = write!(out, ";created={created}");
         }
-        if let Some(keyid) = &self.keyid {
-            out.push_str(&format!(";keyid=\"{keyid}\""));
-        }
-        if let Some(alg) = &self.alg {
-            out.push_str(&format!(";alg=\"{alg}\""));
+        for (name, value) in [("keyid", &self.keyid), ("alg", &self.alg)] {
+            if let Some(value) = value {
+                for part in [";", name, "=\"", value, "\""] {
+                    out.push_str(part);
+                }
+            }
         }
         out
     }
 
     /// The signature base (RFC 9421 §2.5) over component values `value_of` resolves.
     pub fn signature_base(&self, value_of: impl Fn(&str) -> Option<String>) -> Result<String, SignatureError> {
-        let mut base = String::new();
+        let mut base = String::with_capacity(512);
         for id in &self.components {
             let value = value_of(id).ok_or_else(|| SignatureError::MissingComponent(id.clone()))?;
-            base.push_str(&format!("\"{id}\": {value}\n"));
+            for part in ["\"", id, "\": ", &value, "\n"] {
+                base.push_str(part);
+            }
         }
-        base.push_str(&format!("\"@signature-params\": {}", self.serialize()));
+        base.push_str("\"@signature-params\": ");
+        base.push_str(&self.serialize());
         Ok(base)
     }
 }

@@ -74,6 +74,8 @@ pub struct Exchange {
     pub request_id: Option<String>,
     /// SHA-256 (hex) of the body as forwarded.
     pub request_sha256: String,
+    /// Bytes of a body that was not received whole.
+    pub received_bytes: Option<u64>,
     /// The evaluations made before the request was forwarded.
     pub decisions: Vec<DecisionEntry>,
     /// The approval the call was held for, refused by or used.
@@ -125,10 +127,11 @@ impl Pending {
         pending.as_ref().map_or(&OFF, |p| &p.trail)
     }
 
-    /// The request body was not received whole (too large, too slow): there is nothing to
-    /// digest, so the record's `request_sha256` is empty.
-    pub fn unread(mut self) -> Pending {
+    /// The request body was not received whole (too large, too slow, aborted) after
+    /// `received` bytes: there is nothing to digest, so the record's `request_sha256` is empty.
+    pub fn unread(mut self, received: usize) -> Pending {
         self.exchange.request_sha256.clear();
+        self.exchange.received_bytes = Some(received as u64);
         self
     }
 
@@ -245,6 +248,7 @@ impl Evidence {
             name: name.map(str::to_owned),
             request_id: request_id.map(str::to_owned),
             request_sha256: record::sha256_hex(body),
+            received_bytes: None,
             decisions: Vec::new(),
             approval: None,
             decision: None,
@@ -346,6 +350,7 @@ impl Evidence {
                 name: message.subject().map(str::to_owned),
                 request_id: None,
                 request_sha256: record::sha256_hex(data),
+                received_bytes: None,
                 decisions: pending.trail.take(),
                 approval: None,
                 decision: None,
@@ -444,6 +449,7 @@ impl Evidence {
             name: exchange.name,
             request_id: exchange.request_id,
             request_sha256: exchange.request_sha256,
+            received_bytes: exchange.received_bytes,
             response_sha256: response_sha256.map(|d| record::hex(d)),
             decision: exchange.decision.unwrap_or_else(|| verdict(&exchange.decisions)).to_string(),
             status: status.map(|s| s.as_u16()),
@@ -473,6 +479,7 @@ impl Evidence {
             name: Some(binding.tool.clone()),
             request_id: None,
             request_sha256: binding.arguments_sha256.clone(),
+            received_bytes: None,
             decisions: Vec::new(),
             decision: Some(decision),
             approval: Some(note),
@@ -540,14 +547,46 @@ mod tests {
     use super::*;
 
     fn evidence(dir: &Path, when_full: WhenFull) -> Evidence {
+        with_log(EvidenceLog::failing(dir), when_full)
+    }
+
+    fn with_log(log: EvidenceLog, when_full: WhenFull) -> Evidence {
         Evidence {
             key: Arc::new(SigningKey::generate().unwrap()),
             identity: GatewayIdentity { name: "test".into(), ..Default::default() },
-            log: EvidenceLog::failing(dir),
+            log,
             masking: Arc::new(EvidenceConfig::default().masking()),
             when_full,
             sse_meta: true,
         }
+    }
+
+    /// An exchange sealed while the writer's one-record queue is already full.
+    fn seal_when_full(when_full: WhenFull) -> (Evidence, Result<(), AppendError>, HeaderMap) {
+        let (log, rx) = EvidenceLog::stalled(1, std::time::Duration::from_millis(20));
+        let e = with_log(log, when_full);
+        let pending = e.begin(&Principal::default(), None, "ping", None, Some("1"), b"{}");
+        e.seal_json(&pending, None, StatusCode::OK, &mut HeaderMap::new(), b"{}").expect("the first fits");
+        let mut headers = HeaderMap::new();
+        let result = e.seal_json(&pending, None, StatusCode::OK, &mut headers, b"{}");
+        assert_eq!(rx.len(), 1, "only the first record is queued");
+        (e, result, headers)
+    }
+
+    #[test]
+    fn a_full_queue_withholds_the_answer_when_failing_closed_and_counts_it() {
+        let (e, result, headers) = seal_when_full(WhenFull::FailClosed);
+        assert_eq!(result, Err(AppendError::Full));
+        assert!(headers.is_empty(), "nothing is signed for a record that was not kept");
+        assert_eq!(e.log.metrics.dropped.with_label_values(&["queue_full"]).get(), 1);
+    }
+
+    #[test]
+    fn a_full_queue_with_drop_relays_the_signed_answer_and_counts_the_loss() {
+        let (e, result, headers) = seal_when_full(WhenFull::Drop);
+        assert_eq!(result, Ok(()));
+        assert!(headers.contains_key("signature"));
+        assert_eq!(e.log.metrics.dropped.with_label_values(&["queue_full"]).get(), 1);
     }
 
     /// Seals one exchange on a log that can no longer write.

@@ -46,6 +46,10 @@ pub struct Record {
     /// SHA-256 (hex) of the message bytes as forwarded to the upstream (for a
     /// server→client request: as relayed to the client).
     pub request_sha256: String,
+    /// For a request refused before its body was read whole (too large, too slow, aborted by
+    /// the client): how many bytes of it had arrived. `request_sha256` is empty then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_bytes: Option<u64>,
     /// SHA-256 (hex) of the answer as relayed to the client; absent when there was none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_sha256: Option<String>,
