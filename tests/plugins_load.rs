@@ -57,11 +57,8 @@ fn concurrently(plugins: &Plugins, calls: usize) -> Vec<Result<usize, Failure>> 
 fn concurrent_benign_calls_beyond_the_slots_and_the_cores_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
     install(dir.path(), "work", "work", "");
-    let plugins = load(
-        dir.path(),
-        "{time: 40ms, max_concurrent: 12, max_wait: 30s}",
-        "settings: {work: {config: {rounds: 5}}}",
-    );
+    let plugins =
+        load(dir.path(), "{time: 40ms, max_concurrent: 12, max_wait: 30s}", "settings: {work: {config: {rounds: 5}}}");
     let outcomes = concurrently(&plugins, 2);
     let failed: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
     assert!(failed.is_empty(), "{} of {} calls failed: {failed:?}", failed.len(), outcomes.len());
