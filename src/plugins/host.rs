@@ -88,8 +88,41 @@ pub struct CallState {
     refused_memory: bool,
     wasi: WasiCtx,
     table: ResourceTable,
-    /// The instance slot this store's instance occupies, freed with the store.
+}
+
+/// A call's store and the instance slot it occupies. Fields drop in order, so the slot is
+/// freed only after the store: the pooling allocator takes the instance back when the store
+/// is dropped, and a slot freed before that (it used to live in the store's data, which
+/// drops first) let a waiting call instantiate into a full pool and fail.
+pub struct CallStore {
+    store: Store<CallState>,
     _slot: Slot,
+}
+
+impl std::ops::Deref for CallStore {
+    type Target = Store<CallState>;
+    fn deref(&self) -> &Store<CallState> {
+        &self.store
+    }
+}
+
+impl std::ops::DerefMut for CallStore {
+    fn deref_mut(&mut self) -> &mut Store<CallState> {
+        &mut self.store
+    }
+}
+
+impl wasmtime::AsContext for CallStore {
+    type Data = CallState;
+    fn as_context(&self) -> wasmtime::StoreContext<'_, CallState> {
+        self.store.as_context()
+    }
+}
+
+impl wasmtime::AsContextMut for CallStore {
+    fn as_context_mut(&mut self) -> wasmtime::StoreContextMut<'_, CallState> {
+        self.store.as_context_mut()
+    }
 }
 
 impl CallState {
@@ -290,10 +323,9 @@ impl Host {
         fs_root: Option<&Path>,
         wait: Duration,
         budget: Duration,
-    ) -> Result<Store<CallState>, CallError> {
+    ) -> Result<CallStore, CallError> {
         let slot = self.slots.take(wait).ok_or(CallError::Busy(wait))?;
         let state = CallState {
-            _slot: slot,
             limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
             refused_memory: false,
             wasi: wasi_context(granted, fs_root),
@@ -303,23 +335,19 @@ impl Host {
         store.limiter(|state| state);
         store.set_epoch_deadline(ticks(budget));
         store.epoch_deadline_callback(cpu_budget(budget));
-        Ok(store)
+        Ok(CallStore { store, _slot: slot })
     }
 
     /// Instantiates a component that is not linked yet (for `prepare`), in a store with
     /// the call limits, no capabilities and a deadline `budget` from now (a load waits as
     /// long for an instance slot: it is no message's latency).
-    pub(super) fn start(
-        &self,
-        component: &Component,
-        budget: Duration,
-    ) -> Result<(Store<CallState>, Instance), CallError> {
+    pub(super) fn start(&self, component: &Component, budget: Duration) -> Result<(CallStore, Instance), CallError> {
         let mut store = self.store(&[], None, budget, budget)?;
         let instance = self.linker.instantiate(&mut store, component).map_err(|e| self.instantiate_error(&store, e))?;
         Ok((store, instance))
     }
 
-    fn instantiate_error(&self, store: &Store<CallState>, e: wasmtime::Error) -> CallError {
+    fn instantiate_error(&self, store: &CallStore, e: wasmtime::Error) -> CallError {
         match store.data().refused_memory {
             true => CallError::OutOfMemory(self.limits.memory),
             false => CallError::Instantiate(format!("{e:#}")),

@@ -4,7 +4,7 @@
 //! call: a detector with a hundred rules should compile only the ones whose cheap prefilter
 //! (a keyword, a character) matched. `LazyRegex` makes that the easy way to write a rule.
 //!
-//! Compilation is most of what a call costs, so it is kept cheap:
+//! A detector without `prepare` pays compilation on every call, so it is kept cheap:
 //! - Patterns are compiled without Unicode: `\w`, `\d`, `\s`, `\b` and `(?i)` are ASCII.
 //!   Credential formats, card numbers and English instructions are ASCII, and Unicode
 //!   classes make compilation tens of times slower, automata larger, and push the fast DFA
