@@ -1,7 +1,9 @@
-//! What approvals and rate limits add to a call's path: a rate-limit step (in memory, and one
-//! Lua round trip to Redis) and an approval check of a call that is still pending (embedded:
-//! one fsynced redb transaction; Redis: one script plus one read). Calls whose decision asks
-//! for neither pay nothing. Redis cases run against a `redis-server` started here on a
+//! What approvals, rate limits and revocations add to a call's path: a rate-limit step (in
+//! memory, and one Lua round trip to Redis), an approval check of a call that is still
+//! pending (embedded: one read transaction; Redis: one script plus one read), and the
+//! revocation check every identified call pays (a lookup in the set kept in memory, with
+//! 1,000 revocations; no store round trip). Calls whose decision asks for neither a rate
+//! limit nor an approval pay only the revocation check. Redis cases run against a `redis-server` started here on a
 //! loopback port, and are skipped without one. Run with `cargo bench --bench state`.
 
 use std::net::TcpListener;
@@ -11,10 +13,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use forge::approvals::{Approvals, ApprovalsConfig, Call};
+use forge::identity::{Principal, TokenIdentity};
 use forge::ratelimit::RateLimiter;
 use forge::state::config::RedisConfig;
 use forge::state::embedded::EmbeddedStore;
 use forge::state::redis::RedisStore;
+use forge::state::revocations::{Refused, Revocations};
 use forge::state::{Rate, StateStore};
 use serde_json::json;
 
@@ -51,7 +55,7 @@ fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, stor
     c.bench_function(&format!("rate limit step ({name})"), |b| {
         b.iter(|| rt.block_on(limiter.check("bench|tool", generous)))
     });
-    let approvals = Approvals::new(store, ApprovalsConfig::default(), "http://127.0.0.1:9090", None).unwrap();
+    let approvals = Approvals::new(store.clone(), ApprovalsConfig::default(), "http://127.0.0.1:9090", None).unwrap();
     let arguments = json!({"repo": "forge", "branch": "main", "force": true});
     let call = Call {
         caller: "alice@https://idp".into(),
@@ -64,6 +68,24 @@ fn bench_store(c: &mut Criterion, rt: &tokio::runtime::Runtime, name: &str, stor
     c.bench_function(&format!("approval check of a pending call ({name})"), |b| {
         b.iter(|| rt.block_on(approvals.check(&call)))
     });
+
+    for i in 0..1000 {
+        rt.block_on(store.revoke(&format!("principal:user-{i}@https://idp"))).unwrap();
+    }
+    let revocations = rt.block_on(Revocations::start(store.clone(), Duration::from_secs(30)));
+    let mut token = TokenIdentity { issuer: "https://idp".into(), subject: "alice".into(), ..Default::default() };
+    token.claims.insert("jti".into(), "token-1".into());
+    let alice = Principal { token: Some(token), certificate: None };
+    while revocations.admit(&alice) == Err(Refused::Unknown) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(revocations
+        .admit(&Principal {
+            token: Some(TokenIdentity { issuer: "https://idp".into(), subject: "user-7".into(), ..Default::default() }),
+            certificate: None
+        })
+        .is_err());
+    c.bench_function(&format!("revocation check, 1000 revoked ({name})"), |b| b.iter(|| revocations.admit(&alice)));
 }
 
 fn state(c: &mut Criterion) {
@@ -78,7 +100,7 @@ fn state(c: &mut Criterion) {
 
     match redis_server(dir.path()) {
         Some(server) => {
-            let config = RedisConfig { url: format!("redis://127.0.0.1:{}", server.1), ..Default::default() };
+            let config = RedisConfig { url: Some(format!("redis://127.0.0.1:{}", server.1)), ..Default::default() };
             let store = rt.block_on(RedisStore::connect(&config, dir.path())).unwrap();
             bench_store(c, &rt, "redis", Arc::new(store));
         }

@@ -54,6 +54,7 @@ pub struct Gateway {
     pub state: Arc<dyn crate::state::StateStore>,
     pub approvals: Arc<crate::approvals::Approvals>,
     pub rate_limiter: crate::ratelimit::RateLimiter,
+    pub revocations: Arc<crate::state::revocations::Revocations>,
 }
 
 impl Gateway {
@@ -96,7 +97,6 @@ impl Gateway {
             }
             false => None,
         };
-        let pins = Pins::load(&config.pins, &config.state_dir).context("loading the tool pins")?;
         let upstream = match config.upstream.parse()? {
             UpstreamSpec::Http { uri } => Upstream::Http(HttpUpstream::new(uri, &config.upstream)),
             UpstreamSpec::Stdio { program, args } => {
@@ -104,6 +104,7 @@ impl Gateway {
             }
         };
         let state = crate::state::open(&config.state, &config.state_dir).await.context("opening the state store")?;
+        let pins = Pins::open(&config.pins, &config.state_dir, state.clone()).await.context("loading the tool pins")?;
         let admin_url = format!("http://{}", config.admin_listen);
         let approvals = Arc::new(crate::approvals::Approvals::new(
             state.clone(),
@@ -112,6 +113,8 @@ impl Gateway {
             evidence.clone(),
         )?);
         let rate_limiter = crate::ratelimit::RateLimiter::new(state.clone())?;
+        let revocations =
+            crate::state::revocations::Revocations::start(state.clone(), config.state.revocations_max_staleness).await;
         approvals.register(metrics.registry())?;
         rate_limiter.register(metrics.registry())?;
         crate::state::register_health(state.clone(), metrics.registry())?;
@@ -119,6 +122,7 @@ impl Gateway {
             state,
             approvals,
             rate_limiter,
+            revocations,
             mcp_path: config.mcp_path(),
             sessions: Sessions::new(metrics.sessions_active.clone()),
             tools: ToolCatalog::default(),

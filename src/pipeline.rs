@@ -6,7 +6,7 @@
 //!   2. parse it strictly into the typed message model (single or batch)
 //!   3. check the mirrored `Mcp-*` headers against the body (HeaderMismatch, -32020)
 //!   4. identify the caller (a verified bearer JWT, an mTLS identity, or anonymous where
-//!      configuration allows it)
+//!      configuration allows it), and refuse one whose access was revoked
 //!   5. tool-pin status → request detectors → policy → enforce (a redacted message is
 //!      detected and evaluated again), then the rate limits and human approvals the
 //!      decisions attached (src/admission.rs)
@@ -134,6 +134,10 @@ pub(crate) async fn decide_and_forward(
         Err(e) => return gw.unauthenticated(&log, &bytes, payload.sole_request_id(), e),
     };
     log.principal = principal.label();
+    // 4b. Not a caller whose access was revoked (src/state/revocations.rs).
+    if let Err(refused) = gw.revocations.admit(&principal) {
+        return gw.refuse_revoked(&log, &bytes, payload.sole_request_id(), &refused);
+    }
 
     for message in payload.messages() {
         gw.metrics.messages.with_label_values(&["client_to_server", kind(message)]).inc();
@@ -292,6 +296,9 @@ pub async fn mcp_stream(gw: Arc<Gateway>, req: Request<Incoming>, conn: Arc<Conn
         Err(e) => return gw.unauthenticated(&log, b"", None, e),
     };
     log.principal = principal.label();
+    if let Err(refused) = gw.revocations.admit(&principal) {
+        return gw.refuse_revoked(&log, b"", None, &refused);
+    }
     let request_view = RequestView::from_parts(Some(conn.remote.ip()), &parts.headers, &gw.policy_headers);
     gw.auth.strip_credentials(&mut parts.headers);
     let req = Request::from_parts(parts, ());
@@ -645,6 +652,7 @@ pub fn jsonrpc_error(status: StatusCode, id: Option<&Id>, code: i64, message: &s
 }
 
 /// The one access-log line (and metrics sample) written per MCP request.
+#[derive(Clone)]
 pub struct AccessLog {
     started: Instant,
     pub method: String,
@@ -825,6 +833,21 @@ impl Gateway {
         self.finish(log, response.status(), "unauthenticated");
         response.headers_mut().insert(header::WWW_AUTHENTICATE, self.auth.challenge(&e));
         response
+    }
+
+    fn refuse_revoked(
+        &self,
+        log: &AccessLog,
+        received: &[u8],
+        id: Option<&Id>,
+        refused: &crate::state::revocations::Refused,
+    ) -> Response<Body> {
+        use crate::state::revocations::Refused;
+        let (reason, status, code) = match refused {
+            Refused::Revoked(_) => ("revoked", StatusCode::FORBIDDEN, code::UNAUTHORIZED),
+            Refused::Unknown => ("revocation_unavailable", StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR),
+        };
+        self.refuse(log, received, reason, status, id, code, &refused.to_string())
     }
 
     /// Relays an upstream SSE body event by event through `on_event`.

@@ -160,6 +160,10 @@ async fn a_held_sdk_client_hears_progress_and_then_gets_its_result() {
     assert!(progress[0]["message"].as_str().unwrap().contains(&id), "{out}");
     assert_eq!(out["elicitations"], json!([]), "a client without URL elicitation is not sent to the page");
     assert_eq!(setup.calls("echo"), 1);
+    let (_, metrics) = gw.admin_get("/metrics").await;
+    let counted: Vec<&str> =
+        metrics.lines().filter(|l| l.starts_with("forge_mcp_requests_total{method=\"tools/call\"")).collect();
+    assert_eq!(counted, ["forge_mcp_requests_total{method=\"tools/call\",outcome=\"ok\"} 1"], "counted once");
     let used = eventually(Duration::from_secs(5), || async {
         approval_trail(&gw, &id).last() == Some(&("used".to_string(), "allow".to_string()))
     });
@@ -234,6 +238,7 @@ async fn the_approver_sees_the_detectors_findings() {
     assert_eq!(findings[0]["category"], "pii", "{shown}");
     assert_eq!(findings[0]["pointer"], "/params/arguments/text", "{shown}");
     assert!(!shown["request"]["findings"].to_string().contains("PII-MARKER"), "no matched text: {shown}");
+    assert_eq!(shown["request"]["arguments_masked"], json!({"text": "mail *** please"}), "masked where found");
 
     let clean = pending_id(&call(&gw, &alice, "echo", json!({"text": "mail it please"})).await);
     let (_, shown) = api(&gw, "GET", &format!("/api/approvals/{clean}"), Some(&bob), "").await;

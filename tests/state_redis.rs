@@ -264,23 +264,117 @@ async fn replicas_share_approvals_over_tls() {
     let c = setup.gateway("c", &format!("{untrusting}\n"));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(c.metric("forge_state_store_up{backend=\"redis\"}").await, 0.0);
-    let refused = call(&c, &setup.alice(), "echo", json!({"text": "tls"})).await;
-    assert_eq!(refused["error"]["data"]["code"], "approval_unavailable", "{refused}");
+    // It never read the revocations, so it vouches for no identified caller.
+    let refused = call_with(&c, &setup.alice(), "echo", json!({"text": "tls"})).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.json());
+    assert!(refused.json()["error"]["message"].as_str().unwrap().contains("revocations cannot be checked"));
 }
 
-/// A replica starts, degraded, while Redis is down, and connects once it is up.
+/// A replica starts, degraded, while Redis is down (refusing identified callers: it has no
+/// revocations to check them against), and connects and serves once Redis is up.
 #[tokio::test]
 async fn a_replica_starts_while_redis_is_down() {
     let Some(mut redis) = Redis::start() else { return };
     redis.stop();
     let setup = Setup::new();
     let a = setup.gateway("a", &redis.state_yaml("a"));
-    let refused = call(&a, &setup.alice(), "echo", json!({"text": "early"})).await;
-    assert_eq!(refused["error"]["data"]["code"], "approval_unavailable", "{refused}");
+    // Revocations were never read: identified callers are refused (fail closed).
+    let refused = call_with(&a, &setup.alice(), "echo", json!({"text": "early"})).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.json());
+    assert_eq!(refused.json()["error"]["code"], -32603);
     redis.resume();
     let up = eventually(Duration::from_secs(10), || async {
         a.metric("forge_state_store_up{backend=\"redis\"}").await == 1.0
     });
     assert!(up.await, "connected without a restart");
-    pending_id(&call(&a, &setup.alice(), "echo", json!({"text": "early"})).await);
+    let serving = eventually(Duration::from_secs(5), || async {
+        call(&a, &setup.alice(), "echo", json!({"text": "early"})).await["error"]["code"] == -32018
+    });
+    assert!(serving.await, "the revocations were read once Redis answered: calls go on (here: to approval)");
+}
+
+/// A caller revoked through replica A is refused on replica B (the change stream carries
+/// it; B checks its set in memory); another caller is not. While Redis is away longer than
+/// `state.revocations_max_staleness`, identified callers are refused (fail closed), and
+/// served again once it is back.
+#[tokio::test]
+async fn a_revocation_on_one_replica_holds_on_the_other() {
+    let Some(mut redis) = Redis::start() else { return };
+    let setup = Setup::new();
+    let staleness = "  revocations_max_staleness: 1s\n";
+    let a = setup.gateway("a", &format!("{}{staleness}", redis.state_yaml("a")));
+    let b = setup.gateway("b", &format!("{}{staleness}", redis.state_yaml("b")));
+    let (alice, carol) = (setup.alice(), setup.carol());
+    assert!(call(&b, &alice, "add", json!({"a": 1, "b": 1})).await.get("result").is_some(), "not revoked yet");
+
+    let body = json!({"subject": "principal:alice@https://idp.test"}).to_string();
+    let (status, revoked) = api(&a, "POST", "/api/revocations", Some(&setup.bob()), &body).await;
+    assert_eq!(status, StatusCode::OK, "{revoked}");
+    let (status, _) = api(&a, "POST", "/api/revocations", Some(&carol), &body).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only approvers revoke");
+    let bad = json!({"subject": "alice"}).to_string();
+    assert_eq!(api(&a, "POST", "/api/revocations", Some(&setup.bob()), &bad).await.0, StatusCode::BAD_REQUEST);
+
+    let refused_on_b = eventually(Duration::from_secs(5), || async {
+        let reply = call_with(&b, &alice, "add", json!({"a": 2, "b": 2})).await;
+        reply.status == StatusCode::FORBIDDEN && reply.json()["error"]["code"] == -32016
+    });
+    assert!(refused_on_b.await, "B applied A's revocation");
+    let answer = call(&a, &alice, "add", json!({"a": 3, "b": 3})).await;
+    assert!(answer["error"]["message"].as_str().unwrap().contains("revoked"), "{answer}");
+    assert!(call(&b, &carol, "add", json!({"a": 4, "b": 4})).await.get("result").is_some(), "others pass");
+
+    redis.stop();
+    let unknown = eventually(Duration::from_secs(5), || async {
+        let reply = call_with(&b, &carol, "add", json!({"a": 5, "b": 5})).await;
+        reply.status == StatusCode::SERVICE_UNAVAILABLE
+    });
+    assert!(unknown.await, "past the staleness bound, revocations cannot be vouched for: refused");
+    redis.resume();
+    let served = eventually(Duration::from_secs(10), || async {
+        call(&b, &carol, "add", json!({"a": 6, "b": 6})).await.get("result").is_some()
+    });
+    assert!(served.await, "served again once Redis answers");
+    assert_eq!(call_with(&b, &alice, "add", json!({"a": 7, "b": 7})).await.status, StatusCode::FORBIDDEN);
+}
+
+/// A plain JSON-RPC request as alice (the plugin peer speaks SDK v1's stateless JSON).
+async fn rpc(gw: &Gateway, token: &str, method: &str, params: serde_json::Value) -> serde_json::Value {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string();
+    let auth = format!("Bearer {token}");
+    gw.client().post("/mcp", &body, &[("authorization", auth.as_str())]).await.json()
+}
+
+/// A tool pinned through replica A is pinned on replica B too: after a rug pull, B sees the
+/// changed definition (real SDK v1 peer, tests/peers/plugin-peer.mjs) and refuses the call.
+#[tokio::test]
+async fn a_tool_pinned_through_one_replica_catches_a_rug_pull_on_the_other() {
+    let Some(redis) = Redis::start() else { return };
+    let setup = Setup::with_upstream("plugin-peer.mjs");
+    let a = setup.gateway("a", &redis.state_yaml("a"));
+    let b = setup.gateway("b", &redis.state_yaml("b"));
+    let up = "forge_state_store_up{backend=\"redis\"}";
+    assert!(
+        eventually(Duration::from_secs(10), || async { a.metric(up).await == 1.0 && b.metric(up).await == 1.0 }).await
+    );
+    let alice = setup.alice();
+
+    let listed = rpc(&a, &alice, "tools/list", json!({})).await;
+    assert!(listed["result"]["tools"].as_array().unwrap().iter().any(|t| t["name"] == "fetch"), "{listed}");
+    let pinned = eventually(Duration::from_secs(5), || async {
+        let pin: Option<String> =
+            redis::cmd("HGET").arg("forge:pins").arg("tool:fetch").query(&mut redis.connection()).unwrap();
+        pin.is_some()
+    });
+    assert!(pinned.await, "A's pin is in Redis");
+    let fetched = rpc(&b, &alice, "tools/call", json!({"name": "fetch", "arguments": {"url": "https://a"}})).await;
+    assert_eq!(fetched["result"]["content"][0]["text"], "fetched https://a", "unchanged: served on B: {fetched}");
+
+    let pulled = rpc(&b, &alice, "tools/call", json!({"name": "rug-pull", "arguments": {}})).await;
+    assert_eq!(pulled["result"]["content"][0]["text"], "pulled");
+    rpc(&b, &alice, "tools/list", json!({})).await;
+    let refused = rpc(&b, &alice, "tools/call", json!({"name": "fetch", "arguments": {"url": "https://b"}})).await;
+    assert_eq!(refused["error"]["data"]["code"], "tool_definition_changed", "B knew A's pin: {refused}");
+    let echoed = rpc(&b, &alice, "tools/call", json!({"name": "weather", "arguments": {}})).await;
+    assert_eq!(echoed["result"]["content"][0]["text"], "sunny", "an unchanged tool still passes: {echoed}");
 }

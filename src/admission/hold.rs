@@ -72,16 +72,18 @@ impl Gateway {
         again.extensions_mut().insert(HeldBefore);
         let (again, ()) = again.into_parts();
         let gw = self.clone();
+        // The request is counted and logged once, when its outcome is known, with the hold
+        // in its duration.
+        let log = log.clone();
         tokio::spawn(async move {
             if !gw.wait_for(&wait, &tx).await {
                 tracing::info!(approval_id = %wait.approval_id, "the client left while its call was held; nothing is forwarded");
+                gw.finish(&log, StatusCode::OK, "client_left");
                 return;
             }
-            let log = AccessLog::new(&again.headers, Instant::now());
             let answer = crate::pipeline::decide_and_forward(gw.clone(), again, bytes, conn, log).await;
             gw.relay_as_events(answer, &wait.request_id, &tx).await;
         });
-        self.finish(log, StatusCode::OK, "approval_held");
         let events = futures_util::stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|data| (Ok::<_, BoxError>(Frame::data(data)), rx))
         });

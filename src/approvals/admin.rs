@@ -6,6 +6,7 @@
 //! | list | `GET /approvals` | `GET /api/approvals` |
 //! | one | `GET /approvals/{id}` | `GET /api/approvals/{id}` |
 //! | decide | `POST /approvals/{id}` (form: `decision`, `comment`) | `POST /api/approvals/{id}/approve\|deny` (`{"comment": …}`) |
+//! | revoke | | `POST /api/revocations` (`{"subject": "principal:…" \| "jti:…"}`) |
 //!
 //! Every one needs an approver: a bearer JWT verified exactly as callers' tokens are
 //! (src/auth), carrying `approvals.approver_scope` or `approvals.approver_role`. The page,
@@ -24,11 +25,13 @@ use crate::identity::TokenIdentity;
 use crate::state::{now_ms, Approval, StoreError};
 
 const COOKIE: &str = "forge_approver";
+const REVOCATIONS: &str = "/api/revocations";
 const MAX_FORM_BYTES: usize = 64 * 1024;
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn serves(path: &str) -> bool {
-    ["/approvals", "/api/approvals"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    path == REVOCATIONS
+        || ["/approvals", "/api/approvals"].iter().any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
 /// Who the approver is, or the status and reason why not.
@@ -55,6 +58,12 @@ pub async fn handle(gw: &Gateway, req: Request<Incoming>) -> Response<Body> {
         Err((status, why)) if !api => return html(status, page::login(Some(&why))),
         Err((status, why)) => return json_error(status, &why),
     };
+    if path == REVOCATIONS {
+        return match parts.method {
+            Method::POST => revoke(gw, &approver, &body).await,
+            _ => json_error(StatusCode::METHOD_NOT_ALLOWED, "POST a revocation"),
+        };
+    }
     if !api && parts.method == Method::POST && !same_origin(&parts.headers) {
         return html(StatusCode::FORBIDDEN, page::message("Refused", "cross-origin form submissions are refused"));
     }
@@ -111,6 +120,22 @@ async fn decide(gw: &Gateway, id: &str, approve: bool, approver: &str, comment: 
             html(StatusCode::CONFLICT, page::show(approver, &existing, Some(&e.to_string())))
         }
         Err(e) => store_failed(api, &e),
+    }
+}
+
+/// Revokes a principal or a token on every replica: approvers are the ones trusted to.
+async fn revoke(gw: &Gateway, approver: &str, body: &[u8]) -> Response<Body> {
+    let subject = serde_json::from_slice::<Value>(body).ok().and_then(|v| v["subject"].as_str().map(str::to_owned));
+    let Some(subject) = subject else { return json_error(StatusCode::BAD_REQUEST, "send {\"subject\": …}") };
+    if let Err(why) = crate::state::revocations::validate(&subject) {
+        return json_error(StatusCode::BAD_REQUEST, &why);
+    }
+    match gw.revocations.revoke(&subject).await {
+        Ok(()) => {
+            tracing::warn!(target: "forge::approvals", subject = %subject, by = %approver, "revoked");
+            json_ok(json!({ "revoked": subject }))
+        }
+        Err(e) => store_failed(true, &e),
     }
 }
 
@@ -273,6 +298,7 @@ mod tests {
     #[test]
     fn only_approval_paths_are_served() {
         assert!(serves("/approvals") && serves("/approvals/x") && serves("/api/approvals/x/approve"));
+        assert!(serves("/api/revocations") && !serves("/api/revocationsx"));
         assert!(!serves("/approvalsx") && !serves("/api") && !serves("/metrics"));
     }
 }

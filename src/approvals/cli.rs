@@ -1,4 +1,4 @@
-//! `forge approvals list|show|approve|deny`: the JSON API of a running gateway's admin
+//! `forge approvals list|show|approve|deny|revoke`: the JSON API of a running gateway's admin
 //! listener, from a terminal.
 
 use anyhow::{bail, Context};
@@ -41,6 +41,12 @@ pub enum ApprovalsCommand {
         /// Recorded with the decision and shown to the caller.
         #[arg(long, default_value = "")]
         comment: String,
+    },
+    /// Revoke a caller (`principal:<sub>@<iss>`, as `list` shows callers) or one token
+    /// (`jti:<id>`) on every replica: its calls are refused from then on.
+    Revoke {
+        /// `principal:<caller>` or `jti:<token id>`.
+        subject: String,
     },
     /// Deny a pending request.
     Deny {
@@ -87,6 +93,10 @@ async fn execute(args: ApprovalsArgs, out: &mut impl std::io::Write) -> anyhow::
                 api.call(http::Method::POST, &format!("/{id}/approve"), Some(json!({"comment": comment}))).await?;
             writeln!(out, "{id}\t{}", s(&decided["status"]))?;
         }
+        ApprovalsCommand::Revoke { subject } => {
+            let revoked = api.post_revocation(&subject).await?;
+            writeln!(out, "revoked\t{}", s(&revoked["revoked"]))?;
+        }
         ApprovalsCommand::Deny { id, comment } => {
             let decided =
                 api.call(http::Method::POST, &format!("/{id}/deny"), Some(json!({"comment": comment}))).await?;
@@ -107,10 +117,18 @@ struct Api {
 
 impl Api {
     async fn call(&self, method: http::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        self.send(method, &format!("/api/approvals{path}"), body).await
+    }
+
+    async fn post_revocation(&self, subject: &str) -> anyhow::Result<Value> {
+        self.send(http::Method::POST, "/api/revocations", Some(json!({ "subject": subject }))).await
+    }
+
+    async fn send(&self, method: http::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
         if !self.base.starts_with("http://") {
             bail!("--admin must be an http:// URL (the admin listener serves plain HTTP)");
         }
-        let url = format!("{}/api/approvals{path}", self.base);
+        let url = format!("{}{path}", self.base);
         let request = http::Request::builder()
             .method(method)
             .uri(&url)

@@ -136,7 +136,7 @@ impl Approvals {
                 caller: call.caller.clone(),
                 tool: call.tool.to_string(),
                 arguments_sha256: arguments_sha256.clone(),
-                arguments_masked: mask::mask(call.arguments),
+                arguments_masked: mask::mask(call.arguments, call.findings),
                 bundle_revision: call.bundle_revision.to_string(),
                 reason: call.reason.to_string(),
                 findings: serde_json::to_value(call.findings).expect("findings serialize"),

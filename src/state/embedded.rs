@@ -260,23 +260,32 @@ impl StateStore for EmbeddedStore {
         })
     }
 
-    fn pin<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>> {
-        let key = key.to_string();
-        self.blocking(move |db| {
+    fn pins(&self) -> BoxFuture<'_, StoreResult<Vec<(String, String)>>> {
+        self.blocking(|db| {
             let txn = db.begin_read()?;
             let table = txn.open_table(PINS)?;
-            let found = table.get(key.as_str())?;
-            Ok(found.map(|v| v.value().to_string()))
+            let mut all = Vec::new();
+            for entry in table.iter()? {
+                let (key, digest) = entry?;
+                all.push((key.value().to_string(), digest.value().to_string()));
+            }
+            Ok(all)
         })
     }
 
-    fn set_pin<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+    fn pin_first<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<String>> {
         let (key, digest) = (key.to_string(), digest.to_string());
+        let events = self.events.clone();
         self.blocking(move |db| {
             let txn = db.begin_write()?;
+            let existing = txn.open_table(PINS)?.get(key.as_str())?.map(|d| d.value().to_string());
+            if let Some(pinned) = existing {
+                return Ok(pinned);
+            }
             txn.open_table(PINS)?.insert(key.as_str(), digest.as_str())?;
             txn.commit()?;
-            Ok(())
+            let _ = events.send(StateEvent::Pinned { key, digest: digest.clone() });
+            Ok(digest)
         })
     }
 
@@ -307,6 +316,18 @@ impl StateStore for EmbeddedStore {
             let table = txn.open_table(REVOCATIONS)?;
             let found = table.get(subject.as_str())?;
             Ok(found.is_some())
+        })
+    }
+
+    fn revocations(&self) -> BoxFuture<'_, StoreResult<Vec<String>>> {
+        self.blocking(|db| {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(REVOCATIONS)?;
+            let mut all = Vec::new();
+            for entry in table.iter()? {
+                all.push(entry?.0.value().to_string());
+            }
+            Ok(all)
         })
     }
 
@@ -412,12 +433,13 @@ mod tests {
         {
             let store = EmbeddedStore::open(&path).unwrap();
             store.request_approval(request("a1", "b1", 0), u64::MAX).await.unwrap();
-            store.set_pin("tool:x", "abc").await.unwrap();
+            assert_eq!(store.pin_first("tool:x", "abc").await.unwrap(), "abc");
+            assert_eq!(store.pin_first("tool:x", "def").await.unwrap(), "abc", "the first pin wins");
             store.revoke("jti:1").await.unwrap();
         }
         let store = EmbeddedStore::open(&path).unwrap();
         assert_eq!(store.approval("a1").await.unwrap().unwrap().request.tool, "delete_repo");
-        assert_eq!(store.pin("tool:x").await.unwrap().as_deref(), Some("abc"));
+        assert_eq!(store.pins().await.unwrap(), [("tool:x".to_string(), "abc".to_string())]);
         assert!(store.is_revoked("jti:1").await.unwrap());
         assert!(!store.is_revoked("jti:2").await.unwrap());
         assert_eq!(store.approvals().await.unwrap().len(), 1);

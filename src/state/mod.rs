@@ -13,6 +13,7 @@
 pub mod config;
 pub mod embedded;
 pub mod redis;
+pub mod revocations;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -148,6 +149,8 @@ pub enum StateEvent {
     ApprovalDecided { id: String },
     /// A credential or subject was revoked.
     Revoked { subject: String },
+    /// A tool definition was pinned for the first time.
+    Pinned { key: String, digest: String },
 }
 
 /// GCRA parameters: `limit` calls per `period`, all of which may come in one burst.
@@ -195,10 +198,15 @@ pub trait StateStore: Send + Sync {
     /// Deletes approvals created before `created_before_ms` that can no longer change (denied,
     /// used, expired); returns how many.
     fn prune(&self, created_before_ms: u64, now_ms: u64) -> BoxFuture<'_, StoreResult<usize>>;
-    fn pin<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>>;
-    fn set_pin<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<()>>;
+    /// Every tool pin: key → digest.
+    fn pins(&self) -> BoxFuture<'_, StoreResult<Vec<(String, String)>>>;
+    /// Pins `key` to `digest` unless it is pinned already, and announces a new pin to every
+    /// replica; returns the pin in force (the first one wins).
+    fn pin_first<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<String>>;
     fn revoke<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<()>>;
     fn is_revoked<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<bool>>;
+    /// Every revoked subject.
+    fn revocations(&self) -> BoxFuture<'_, StoreResult<Vec<String>>>;
     /// One GCRA step for `key`.
     fn rate_limit<'a>(&'a self, key: &'a str, rate: Rate) -> BoxFuture<'a, StoreResult<RateOutcome>>;
     /// Events from every replica (this one included), each delivered once.

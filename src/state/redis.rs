@@ -10,7 +10,7 @@
 //! | `forge:approvals` | sorted set | approval ids by creation time |
 //! | `forge:pins`, `forge:revocations` | hash | tool pins; revoked subjects → when |
 //! | `forge:rate:<key>` | string | a GCRA arrival time (µs), expiring when at rest |
-//! | `forge:events` | stream | `approval_decided` and `revoked` events |
+//! | `forge:events` | stream | `approval_decided`, `revoked` and `pinned` events |
 //!
 //! Each replica reads `forge:events` through its own consumer group (`forge:replica:<id>`)
 //! under a stable consumer name, and acknowledges an event only after applying it: after a
@@ -18,7 +18,11 @@
 //! where its group left off. So each replica applies each event once, restarts included.
 //!
 //! Any error marks the store down (`/readyz`, `forge_state_store_up`); a probe every second
-//! notices when Redis is back, and the connection manager reconnects by itself.
+//! notices when Redis is back, and the connection manager reconnects by itself. With
+//! Sentinel the probe also checks that the server is still the primary, and an error or a
+//! demotion sends it to the sentinels for the new one ([`primary`]).
+
+mod primary;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -28,16 +32,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::future::{BoxFuture, FutureExt};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Script};
 use tokio::sync::broadcast;
 
-use super::config::RedisConfig;
+use super::config::{RedisConfig, DEFAULT_URL};
 use super::{
     event_channel, Approval, ApprovalRequest, ApprovalState, ApprovalStatus, Health, Rate, RateOutcome, Ruling,
     StateEvent, StateStore, StoreError, StoreResult,
 };
+use primary::{Discovery, Primary};
 
 /// How long one blocking read of the event stream waits before looping.
 const EVENT_BLOCK_MS: usize = 1000;
@@ -82,6 +87,15 @@ end
 return 0
 "#;
 
+/// The first pin of a tool wins; a new one is announced. Returns the pin in force.
+const PIN_SCRIPT: &str = r#"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'kind', 'pinned', 'key', ARGV[1], 'digest', ARGV[2])
+  return ARGV[2]
+end
+return redis.call('HGET', KEYS[1], ARGV[1])
+"#;
+
 /// GCRA with Redis's own clock, so replicas agree on time. Returns -1 when allowed, else
 /// the microseconds until a call would be.
 const GCRA_SCRIPT: &str = r#"
@@ -100,7 +114,7 @@ return -1
 "#;
 
 pub struct RedisStore {
-    conn: ConnectionManager,
+    primary: Arc<Primary>,
     keys: Keys,
     stream_max_len: usize,
     events: broadcast::Sender<StateEvent>,
@@ -114,6 +128,7 @@ struct Scripts {
     decide: Script,
     transition: Script,
     gcra: Script,
+    pin: Script,
 }
 
 #[derive(Clone)]
@@ -134,6 +149,9 @@ impl Keys {
 struct Liveness {
     up: AtomicBool,
     problem: Mutex<Option<String>>,
+    /// Woken by every failure, so the probe looks (and with Sentinel, looks for the
+    /// primary) at once rather than at its next tick.
+    recheck: tokio::sync::Notify,
 }
 
 impl Liveness {
@@ -149,6 +167,7 @@ impl Liveness {
                     tracing::error!(error = %e, "Redis state store unavailable: approvals fail closed, rate limits count locally");
                 }
                 *self.problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
+                self.recheck.notify_one();
                 Err(StoreError::Unavailable(e.to_string()))
             }
         }
@@ -165,24 +184,14 @@ impl Liveness {
 impl RedisStore {
     /// Connects lazily: a gateway starts, degraded, even while Redis is down.
     pub async fn connect(config: &RedisConfig, state_dir: &Path) -> anyhow::Result<RedisStore> {
-        let client = client(config)?;
-        let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(config.timeout))
-            .set_response_timeout(Some(config.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = client.get_connection_manager_lazy(manager_config.clone()).context("the Redis state store")?;
-        // Blocking stream reads get a connection of their own, so they never delay commands.
-        let reader = client
-            .get_connection_manager_lazy(
-                manager_config
-                    .set_response_timeout(Some(config.timeout + Duration::from_millis(EVENT_BLOCK_MS as u64))),
-            )
-            .context("the Redis event reader")?;
+        let (primary, discovery) = Primary::connect(config, Duration::from_millis(EVENT_BLOCK_MS as u64))?;
         let replica = replica_id(config, state_dir)?;
         let keys = Keys { prefix: config.key_prefix.clone() };
-        let health =
-            Arc::new(Liveness { up: AtomicBool::new(false), problem: Mutex::new(Some("not connected yet".into())) });
+        let health = Arc::new(Liveness {
+            up: AtomicBool::new(false),
+            problem: Mutex::new(Some("not connected yet".into())),
+            recheck: tokio::sync::Notify::new(),
+        });
         let events = event_channel();
         let applied = prometheus::IntCounterVec::new(
             prometheus::Opts::new(
@@ -193,7 +202,7 @@ impl RedisStore {
         )?;
         let store = RedisStore {
             applied: applied.clone(),
-            conn: conn.clone(),
+            primary: primary.clone(),
             keys: keys.clone(),
             stream_max_len: config.stream_max_len,
             events: events.clone(),
@@ -203,16 +212,34 @@ impl RedisStore {
                 decide: Script::new(DECIDE_SCRIPT),
                 transition: Script::new(TRANSITION_SCRIPT),
                 gcra: Script::new(GCRA_SCRIPT),
+                pin: Script::new(PIN_SCRIPT),
             },
         };
-        tokio::spawn(probe(conn, health.clone()));
-        tokio::spawn(follow_events(reader, keys, replica.clone(), events, health, applied));
-        tracing::info!(url = %redacted(&config.url), replica = %replica, "state store: Redis");
+        tokio::spawn(probe(primary.clone(), discovery, health.clone()));
+        tokio::spawn(follow_events(primary, keys, replica.clone(), events, health, applied));
+        match &config.sentinel {
+            Some(s) => {
+                tracing::info!(master = %s.master_name, sentinels = ?s.urls, replica = %replica, "state store: Redis through Sentinel")
+            }
+            None => {
+                let url = redacted(config.url.as_deref().unwrap_or(DEFAULT_URL));
+                tracing::info!(url = %url, replica = %replica, "state store: Redis");
+            }
+        }
         Ok(store)
     }
 
+    /// The connection for commands to the current server.
+    fn conn(&self) -> StoreResult<ConnectionManager> {
+        match self.primary.current() {
+            Some(link) => Ok(link.commands.clone()),
+            // Only an answer from Redis marks the store up, so only the failure is observed.
+            None => self.health.observe(Err(primary::no_primary("Sentinel has not named a primary yet"))),
+        }
+    }
+
     async fn load(&self, id: &str) -> StoreResult<Option<Approval>> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let fields: HashMap<String, String> = self.health.observe(conn.hgetall(self.keys.approval(id)).await)?;
         if fields.is_empty() {
             return Ok(None);
@@ -221,7 +248,7 @@ impl RedisStore {
     }
 
     async fn transition(&self, id: &str, from: &str, to: ApprovalStatus, now_ms: u64) -> StoreResult<bool> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         let changed: i64 = self.health.observe(
             self.scripts
                 .transition
@@ -234,29 +261,6 @@ impl RedisStore {
                 .await,
         )?;
         Ok(changed == 1)
-    }
-}
-
-fn client(config: &RedisConfig) -> anyhow::Result<redis::Client> {
-    use redis::IntoConnectionInfo;
-    let mut info = config.url.as_str().into_connection_info().context("state.redis.url")?;
-    let mut settings = info.redis_settings().clone();
-    if let Some(user) = &config.username {
-        settings = settings.set_username(user);
-    }
-    if let Some(file) = &config.password_file {
-        let password =
-            std::fs::read_to_string(file).with_context(|| format!("state.redis.password_file {}", file.display()))?;
-        settings = settings.set_password(password.trim_end_matches(['\r', '\n']));
-    }
-    info = info.set_redis_settings(settings);
-    match &config.ca {
-        Some(ca) => {
-            let root_cert = std::fs::read(ca).with_context(|| format!("state.redis.ca {}", ca.display()))?;
-            let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(root_cert) };
-            Ok(redis::Client::build_with_tls(info, certs)?)
-        }
-        None => Ok(redis::Client::open(info)?),
     }
 }
 
@@ -308,7 +312,7 @@ fn from_fields(fields: &HashMap<String, String>) -> StoreResult<Approval> {
 impl StateStore for RedisStore {
     fn request_approval(&self, request: ApprovalRequest, expires_at_ms: u64) -> BoxFuture<'_, StoreResult<Approval>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let json = serde_json::to_string(&request).expect("requests serialize");
             let id: String = self.health.observe(
                 self.scripts
@@ -335,7 +339,7 @@ impl StateStore for RedisStore {
 
     fn approvals(&self) -> BoxFuture<'_, StoreResult<Vec<Approval>>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let ids: Vec<String> = self.health.observe(conn.zrevrange(self.keys.named("approvals"), 0, 999).await)?;
             let mut all = Vec::with_capacity(ids.len());
             for id in ids {
@@ -348,7 +352,7 @@ impl StateStore for RedisStore {
 
     fn decide<'a>(&'a self, id: &'a str, ruling: Ruling, now_ms: u64) -> BoxFuture<'a, StoreResult<Approval>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let status = if ruling.approve { ApprovalStatus::Approved } else { ApprovalStatus::Denied };
             let outcome: String = self.health.observe(
                 self.scripts
@@ -389,7 +393,7 @@ impl StateStore for RedisStore {
 
     fn prune(&self, created_before_ms: u64, now_ms: u64) -> BoxFuture<'_, StoreResult<usize>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let index = self.keys.named("approvals");
             let ids: Vec<String> = self
                 .health
@@ -416,25 +420,36 @@ impl StateStore for RedisStore {
         .boxed()
     }
 
-    fn pin<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<String>>> {
+    fn pins(&self) -> BoxFuture<'_, StoreResult<Vec<(String, String)>>> {
         async move {
-            let mut conn = self.conn.clone();
-            self.health.observe(conn.hget(self.keys.named("pins"), key).await)
+            let mut conn = self.conn()?;
+            let all: HashMap<String, String> = self.health.observe(conn.hgetall(self.keys.named("pins")).await)?;
+            Ok(all.into_iter().collect())
         }
         .boxed()
     }
 
-    fn set_pin<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+    fn pin_first<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<String>> {
         async move {
-            let mut conn = self.conn.clone();
-            self.health.observe(conn.hset(self.keys.named("pins"), key, digest).await)
+            let mut conn = self.conn()?;
+            self.health.observe(
+                self.scripts
+                    .pin
+                    .key(self.keys.named("pins"))
+                    .key(self.keys.named("events"))
+                    .arg(key)
+                    .arg(digest)
+                    .arg(self.stream_max_len)
+                    .invoke_async(&mut conn)
+                    .await,
+            )
         }
         .boxed()
     }
 
     fn revoke<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<()>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let mut pipe = redis::pipe();
             pipe.atomic()
                 .hset(self.keys.named("revocations"), subject, super::now_ms())
@@ -457,15 +472,23 @@ impl StateStore for RedisStore {
 
     fn is_revoked<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             self.health.observe(conn.hexists(self.keys.named("revocations"), subject).await)
+        }
+        .boxed()
+    }
+
+    fn revocations(&self) -> BoxFuture<'_, StoreResult<Vec<String>>> {
+        async move {
+            let mut conn = self.conn()?;
+            self.health.observe(conn.hkeys(self.keys.named("revocations")).await)
         }
         .boxed()
     }
 
     fn rate_limit<'a>(&'a self, key: &'a str, rate: Rate) -> BoxFuture<'a, StoreResult<RateOutcome>> {
         async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let wait_us: i64 = self.health.observe(
                 self.scripts
                     .gcra
@@ -498,18 +521,44 @@ impl StateStore for RedisStore {
     }
 }
 
-/// Pings once a second so the store's state is known even without traffic.
-async fn probe(mut conn: ConnectionManager, health: Arc<Liveness>) {
+/// Looks at the server once a second (and right after any failure), so the store's state is
+/// known even without traffic. With Sentinel the server must still be the primary, and when
+/// it is not, or cannot be reached, the sentinels are asked for the one that is.
+async fn probe(primary: Arc<Primary>, mut discovery: Discovery, health: Arc<Liveness>) {
     loop {
-        let pong: redis::RedisResult<String> = redis::cmd("PING").query_async(&mut conn).await;
-        let _ = health.observe(pong);
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let checked = match primary.current() {
+            None => Err(primary::no_primary("Sentinel has not named a primary yet")),
+            Some(link) => check(&link.commands, &discovery).await,
+        };
+        if health.observe(checked).is_err() {
+            if let Discovery::Sentinel(sentinel) = &mut discovery {
+                let _ = health.observe(primary.rediscover(sentinel).await);
+            }
+        }
+        // A floor between looks, so a lasting outage does not become a busy loop.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(800)) => {}
+            _ = health.recheck.notified() => {}
+        }
+    }
+}
+
+/// `PING`, or with Sentinel `ROLE`, which must say primary (a demoted one still answers).
+async fn check(conn: &ConnectionManager, discovery: &Discovery) -> redis::RedisResult<()> {
+    let mut conn = conn.clone();
+    match discovery {
+        Discovery::Fixed => redis::cmd("PING").query_async::<String>(&mut conn).await.map(drop),
+        Discovery::Sentinel(_) => match redis::cmd("ROLE").query_async::<redis::Role>(&mut conn).await? {
+            redis::Role::Primary { .. } => Ok(()),
+            _ => Err(primary::no_primary("the server Sentinel named is no longer the primary")),
+        },
     }
 }
 
 /// Reads the event stream for this replica and republishes each event locally, forever.
 async fn follow_events(
-    mut conn: ConnectionManager,
+    primary: Arc<Primary>,
     keys: Keys,
     replica: String,
     events: broadcast::Sender<StateEvent>,
@@ -521,6 +570,12 @@ async fn follow_events(
     // Entries handed to this consumer before a crash but never acknowledged come first.
     let mut backlog = true;
     loop {
+        // The reader of the current server: after a failover, of the new primary.
+        let Some(mut conn) = primary.current().map(|link| link.reader.clone()) else {
+            let _ = health.observe(Err::<(), _>(primary::no_primary("Sentinel has not named a primary yet")));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
         let created: redis::RedisResult<()> = conn.xgroup_create_mkstream(&stream, &group, "$").await;
         match created {
             Err(e) if e.code() != Some("BUSYGROUP") => {
@@ -538,14 +593,13 @@ async fn follow_events(
             let reply = match read {
                 Ok(reply) => reply,
                 Err(e) => {
-                    let missing_group = e.code() == Some("NOGROUP");
                     let _ = health.observe(Err::<(), _>(e));
                     tokio::time::sleep(Duration::from_millis(500)).await;
-                    // Redis lost the group (restarted without persistence): make it again.
-                    if missing_group {
-                        break;
-                    }
-                    continue;
+                    // Start over: on the current server (another one after a failover), with
+                    // the group made again if Redis lost it (restarted without persistence),
+                    // and what was delivered but not acknowledged read first.
+                    backlog = true;
+                    break;
                 }
             };
             let entries: Vec<_> = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect();
@@ -559,6 +613,7 @@ async fn follow_events(
                     let kind = match &event {
                         StateEvent::ApprovalDecided { .. } => "approval_decided",
                         StateEvent::Revoked { .. } => "revoked",
+                        StateEvent::Pinned { .. } => "pinned",
                     };
                     applied.with_label_values(&[kind]).inc();
                     let _ = events.send(event);
@@ -583,6 +638,7 @@ fn parse_event(fields: &HashMap<String, redis::Value>) -> Option<StateEvent> {
     match text("kind")?.as_str() {
         "approval_decided" => Some(StateEvent::ApprovalDecided { id: text("id")? }),
         "revoked" => Some(StateEvent::Revoked { subject: text("subject")? }),
+        "pinned" => Some(StateEvent::Pinned { key: text("key")?, digest: text("digest")? }),
         other => {
             tracing::warn!(kind = other, "ignored an unknown state event");
             None

@@ -19,7 +19,8 @@ pub const RESOURCE: &str = "https://gw.test/mcp";
 pub const ADD_LIMIT: u64 = 200;
 
 /// `echo` waits for a human; `add` is rate-limited; `era`'s result asks for an approval no
-/// response can wait for; everything else passes.
+/// response can wait for; `fetch` is refused once its definition changed since it was
+/// pinned; everything else passes.
 const BUNDLE: &str = r#"package forge
 
 import rego.v1
@@ -34,6 +35,12 @@ decision := {"allow": true, "obligations": {"require_approval": {"required": tru
 decision := {"allow": true, "obligations": {"require_approval": {"required": true, "reason": "era results need a human"}}} if {
 	input.message.direction == "server_to_client"
 	input.message.tool.name == "era"
+}
+
+decision := {"allow": false, "code": "tool_definition_changed", "reason": "fetch changed since it was pinned"} if {
+	input.message.direction == "client_to_server"
+	input.message.tool.name == "fetch"
+	input.message.tool.pin_status == "changed"
 }
 
 decision := {"allow": true, "obligations": {"rate_limit": {"key": "add", "limit": 200, "period_seconds": 3600}}} if {
@@ -212,6 +219,8 @@ pub struct Redis {
     pub password_file: PathBuf,
     /// With TLS: the server's self-signed certificate, which clients trust.
     tls_cert: Option<PathBuf>,
+    /// A replica of the server on this port.
+    replica_of: Option<u16>,
 }
 
 pub const REDIS_PASSWORD: &str = "test-password-1";
@@ -227,9 +236,17 @@ impl Redis {
         Self::launch(true)
     }
 
+    /// A replica of `primary` (same password), started and waiting for its primary.
+    pub fn start_replica_of(primary: &Redis) -> Redis {
+        let mut replica = Self::launch(false).expect("redis-server is installed");
+        replica.stop();
+        replica.replica_of = Some(primary.port);
+        replica.resume();
+        replica
+    }
+
     fn launch(tls: bool) -> Option<Redis> {
-        if Command::new("redis-server").arg("--version").output().is_err() {
-            eprintln!("SKIPPED: redis-server is not installed (scripts/test.sh installs it)");
+        if !redis_installed() {
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -243,7 +260,7 @@ impl Redis {
             std::fs::write(&cert, certified.cert.pem()).unwrap();
             cert
         });
-        let mut redis = Redis { child: None, port, dir, password_file, tls_cert };
+        let mut redis = Redis { child: None, port, dir, password_file, tls_cert, replica_of: None };
         redis.resume();
         Some(redis)
     }
@@ -267,6 +284,9 @@ impl Redis {
                 command.args(["--port", &self.port.to_string()]);
             }
         }
+        if let Some(primary) = self.replica_of {
+            command.args(["--replicaof", "127.0.0.1", &primary.to_string(), "--masterauth", REDIS_PASSWORD]);
+        }
         let child = command
             .args(["--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always", "--requirepass", REDIS_PASSWORD])
@@ -282,6 +302,21 @@ impl Redis {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Kills the server with SIGKILL and waits until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A plain connection to this server, for the test to look at what is stored.
+    pub fn connection(&self) -> redis::Connection {
+        let url = format!("redis://:{REDIS_PASSWORD}@127.0.0.1:{}", self.port);
+        let client = redis::Client::open(url).unwrap();
+        client.get_connection_with_timeout(Duration::from_secs(5)).unwrap()
     }
 
     /// Stops the server (SIGTERM: it finishes its append-only file) and waits for it.
@@ -307,10 +342,112 @@ impl Redis {
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        self.kill();
+    }
+}
+
+fn redis_installed() -> bool {
+    let installed = Command::new("redis-server").arg("--version").output().is_ok();
+    if !installed {
+        eprintln!("SKIPPED: redis-server is not installed (scripts/test.sh installs it)");
+    }
+    installed
+}
+
+pub const SENTINEL_PASSWORD: &str = "sentinel-password-1";
+
+/// One real Redis Sentinel (`redis-server --sentinel`) on a loopback port, with a password
+/// of its own, monitoring `primary` as `forge` with a quorum of one. It declares a primary
+/// down after 1 s without an answer, so a failover takes a few seconds.
+pub struct Sentinel {
+    child: Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Sentinel {
+    pub fn start(primary: &Redis) -> Option<Sentinel> {
+        if !redis_installed() {
+            return None;
         }
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("password"), format!("{SENTINEL_PASSWORD}\n")).unwrap();
+        // Sentinel rewrites its configuration file, so it gets one of its own.
+        let conf = dir.path().join("sentinel.conf");
+        let text = format!(
+            "port {port}\nbind 127.0.0.1\ndir {dir}\nrequirepass {SENTINEL_PASSWORD}\n\
+             sentinel monitor forge 127.0.0.1 {primary} 1\n\
+             sentinel auth-pass forge {REDIS_PASSWORD}\n\
+             sentinel down-after-milliseconds forge 1000\n\
+             sentinel failover-timeout forge 5000\n",
+            dir = dir.path().display(),
+            primary = primary.port,
+        );
+        std::fs::write(&conf, text).unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server --sentinel starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the sentinel did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(Sentinel { child, port, dir })
+    }
+
+    fn command(&self, args: &[&str]) -> redis::Value {
+        let url = format!("redis://:{SENTINEL_PASSWORD}@127.0.0.1:{}", self.port);
+        let mut conn = redis::Client::open(url).unwrap().get_connection_with_timeout(Duration::from_secs(5)).unwrap();
+        let mut cmd = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            cmd.arg(*arg);
+        }
+        cmd.query(&mut conn).unwrap()
+    }
+
+    /// The port of the server the sentinel currently names primary.
+    pub fn primary_port(&self) -> u16 {
+        let redis::Value::Array(addr) = self.command(&["SENTINEL", "get-master-addr-by-name", "forge"]) else {
+            panic!("the sentinel names no primary")
+        };
+        let port: String = redis::from_redis_value(addr[1].clone()).unwrap();
+        port.parse().unwrap()
+    }
+
+    /// Waits until the sentinel has seen `count` replicas of the primary, the precondition
+    /// of a failover.
+    pub fn wait_for_replicas(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let redis::Value::Array(replicas) = self.command(&["SENTINEL", "replicas", "forge"]) else { panic!() };
+            if replicas.len() >= count {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the sentinel never saw the replica");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The `state:` section that points a replica at the primary through this sentinel.
+    pub fn state_yaml(&self, primary: &Redis, replica: &str) -> String {
+        format!(
+            "state:\n  backend: redis\n  redis:\n    sentinel:\n      master_name: forge\n      urls: [redis://127.0.0.1:{}]\n      password_file: {}\n    password_file: {}\n    replica_id: {replica}\n",
+            self.port,
+            self.dir.path().join("password").display(),
+            primary.password_file.display()
+        )
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
