@@ -4,7 +4,8 @@
 //!
 //! - `plugin_detect`: tests/plugins/marker (built by scripts/build-test-plugins.sh), the
 //!   host's own cost, on tool results of 1 KiB and 16 KiB, and on 1 KiB from a tokio
-//!   runtime worker as the gateway calls it.
+//!   runtime worker as the gateway calls it; `marker_16_at_once` is 16 such calls at once
+//!   from runtime tasks (`block_in_place`) or from plain threads, per iteration.
 //! - `shipped_detect/<size>`: the four shipped detectors (wasm-plugins/dist, built by
 //!   wasm-plugins/build.sh; skipped without it), prepared and snapshotted at load as the
 //!   gateway does, each on the payload it reads and all four together, on 1, 4 and 16 KiB.
@@ -92,6 +93,49 @@ fn detect(c: &mut Criterion) {
                     started.elapsed()
                 }))
                 .expect("the task ran")
+        })
+    });
+    // Under load: 16 detections at once, from 16 tasks of a 2-worker runtime (each inside
+    // `block_in_place`, as the gateway runs them) and from 16 plain threads (no runtime).
+    // The difference is what `block_in_place` costs when every worker is busy detecting.
+    const CONCURRENT: usize = 16;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("a runtime");
+    group.bench_function(BenchmarkId::new("marker_16_at_once", "runtime_tasks"), |b| {
+        b.iter_custom(|iters| {
+            let started = std::time::Instant::now();
+            runtime.block_on(async {
+                let tasks: Vec<_> = (0..CONCURRENT)
+                    .map(|_| {
+                        let (plugins, message, call) = (plugins.clone(), message.clone(), call.clone());
+                        tokio::spawn(async move {
+                            for _ in 0..iters {
+                                let scan = Scan::server(&message, Some(&call)).expect("a result is scanned");
+                                black_box(plugins.detect(&scan, None).expect("the plugin works"));
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.expect("the task ran");
+                }
+            });
+            started.elapsed()
+        })
+    });
+    group.bench_function(BenchmarkId::new("marker_16_at_once", "threads"), |b| {
+        b.iter_custom(|iters| {
+            let started = std::time::Instant::now();
+            std::thread::scope(|scope| {
+                for _ in 0..CONCURRENT {
+                    scope.spawn(|| {
+                        for _ in 0..iters {
+                            let scan = Scan::server(&message, Some(&call)).expect("a result is scanned");
+                            black_box(plugins.detect(&scan, None).expect("the plugin works"));
+                        }
+                    });
+                }
+            });
+            started.elapsed()
         })
     });
     group.finish();

@@ -58,10 +58,11 @@ pub struct PluginLimits {
     /// Linear memory one instance may grow to (`16MiB`).
     #[serde(deserialize_with = "byte_size")]
     pub memory: usize,
-    /// Wall-clock budget of one call, enforced by epoch interruption (`20ms`).
+    /// CPU-time budget of one call (`20ms`): CPU time of the thread running it, so waiting
+    /// for a core on a busy host does not count. Enforced by epoch interruption.
     #[serde(deserialize_with = "duration")]
     pub time: Duration,
-    /// Wall-clock budget of a plugin's one-off `prepare` at load (`2s`): compiling all its
+    /// CPU-time budget of a plugin's one-off `prepare` at load (`2s`): compiling all its
     /// patterns takes longer than a call.
     #[serde(deserialize_with = "duration")]
     pub prepare_time: Duration,

@@ -17,7 +17,7 @@ use wasmtime::component::{Component, ComponentExportIndex, ComponentType, Instan
 use wasmtime::Store;
 use wasmtime_wizer::{ComponentInstanceState, Wizer};
 
-use super::host::{CallState, Host};
+use super::host::{CallState, CallStore, Host};
 
 /// The export a component prepares itself with.
 pub const EXPORT: &str = "prepare";
@@ -78,7 +78,7 @@ pub fn snapshot(host: &Host, wasm: &[u8]) -> Result<Vec<u8>, String> {
 /// The instrumented instance after `prepare`, read by Wizer through the accessor functions
 /// instrumentation exported (one per global and memory).
 struct Snapshotted {
-    store: Store<CallState>,
+    store: CallStore,
     instance: Instance,
 }
 

@@ -125,15 +125,19 @@ impl Plugins {
         tool_definition: Option<&serde_json::Value>,
     ) -> Result<Vec<Finding>, Failure> {
         let mut findings = Vec::new();
-        let mut cx = None;
+        // Built once for all the plugins that look at this part.
+        let mut input = None;
         for plugin in set.plugins.iter().filter(|p| p.wants(scan.hook, scan.method)) {
-            let cx = cx.get_or_insert_with(|| wit::Context {
-                hook: wit_hook(scan.hook),
-                method: scan.method.to_string(),
-                tool_name: scan.tool.map(str::to_owned),
-                tool_definition: tool_definition.map(|d| d.to_string()),
+            let (cx, payload) = input.get_or_insert_with(|| {
+                let cx = wit::Context {
+                    hook: wit_hook(scan.hook),
+                    method: scan.method.to_string(),
+                    tool_name: scan.tool.map(str::to_owned),
+                    tool_definition: tool_definition.map(|d| d.to_string()),
+                };
+                (cx, payload::payload(scan.part.value))
             });
-            match self.call(plugin, cx, scan.part) {
+            match self.call(plugin, cx, payload, scan.part) {
                 Ok(found) => findings.extend(found),
                 Err(error) if plugin.settings.fail_mode == FailMode::FailOpen => {
                     tracing::warn!(plugin = %plugin.manifest.name, %error, method = scan.method, "detector failed; the message goes on (fail_open)");
@@ -148,19 +152,23 @@ impl Plugins {
         Ok(findings)
     }
 
-    fn call(&self, plugin: &Plugin, cx: &wit::Context, part: Part<'_>) -> Result<Vec<Finding>, CallError> {
+    fn call(
+        &self,
+        plugin: &Plugin,
+        cx: &wit::Context,
+        payload: &wit::Payload,
+        part: Part<'_>,
+    ) -> Result<Vec<Finding>, CallError> {
         let name = plugin.manifest.name.as_str();
         let metrics = &self.shared.metrics;
         let started = Instant::now();
-        let result = self.shared.host.call(&plugin.loaded, cx, &payload::payload(part.value), &plugin.config).and_then(
-            |found| {
-                found
-                    .into_iter()
-                    .map(|f| payload::read_finding(name, part, f))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(CallError::InvalidOutput)
-            },
-        );
+        let result = self.shared.host.call(&plugin.loaded, cx, payload, &plugin.config).and_then(|found| {
+            found
+                .into_iter()
+                .map(|f| payload::read_finding(name, part, f))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(CallError::InvalidOutput)
+        });
         metrics.duration.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
         let outcome = result.as_ref().map_or_else(CallError::label, |_| "ok");
         metrics.calls.with_label_values(&[name, outcome]).inc();

@@ -33,7 +33,7 @@ const NOT_CARD_WORDS: [&str; 10] =
 
 pub fn cards(scope: &Scope, hits: &mut Vec<Hit>) {
     let text = scope.text();
-    if scope.digits() < 12 {
+    if !scope.shapes().card {
         return;
     }
     for m in CARD.find_iter(text) {
@@ -186,7 +186,7 @@ const IBAN_LENGTHS: &[(&str, usize)] = &[
 
 pub fn ibans(scope: &Scope, hits: &mut Vec<Hit>) {
     let text = scope.text();
-    if scope.digits() < 2 || !text.bytes().any(|b| b.is_ascii_uppercase()) {
+    if !scope.shapes().iban {
         return;
     }
     for m in IBAN.find_iter(text) {
@@ -249,7 +249,7 @@ pub fn ssns(scope: &Scope, hits: &mut Vec<Hit>) {
     // Undashed numbers count only beside an SSN word, so without one there is nothing to run.
     let bare = scope.mentions_anywhere(&SSN_WORDS);
     for (regex, dashed) in [(&SSN_DASHED, true), (&SSN_BARE, false)] {
-        if (dashed && !text.contains('-')) || (!dashed && !bare) {
+        if (dashed && !scope.shapes().ssn_dashed) || (!dashed && !bare) {
             continue;
         }
         for caps in regex.captures_iter(text) {

@@ -10,6 +10,7 @@ mod contact;
 mod financial;
 pub mod national;
 mod network;
+mod shapes;
 
 use forge_plugin_sdk::{Category, Config, Context, Finding, Payload, Scalar, Severity};
 use serde::Deserialize;
@@ -38,6 +39,7 @@ pub struct Scope<'a> {
     field: String,
     lower: String,
     digits: usize,
+    shapes: shapes::Shapes,
 }
 
 impl<'a> Scope<'a> {
@@ -47,6 +49,7 @@ impl<'a> Scope<'a> {
             field: scalar.field_name().to_ascii_lowercase(),
             lower: scalar.text.to_ascii_lowercase(),
             digits: scalar.text.bytes().filter(u8::is_ascii_digit).count(),
+            shapes: shapes::Shapes::of(&scalar.text),
         }
     }
 
@@ -74,6 +77,11 @@ impl<'a> Scope<'a> {
     /// How many ASCII digits the text has: rules for long numbers skip texts with fewer.
     pub fn digits(&self) -> usize {
         self.digits
+    }
+
+    /// Which structured formats could occur in the text: rules skip texts without theirs.
+    pub fn shapes(&self) -> &shapes::Shapes {
+        &self.shapes
     }
 }
 

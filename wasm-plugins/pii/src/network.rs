@@ -17,7 +17,7 @@ const VERSION_WORDS: [&str; 4] = ["version", "v", "release", "build"];
 
 pub fn ipv4(scope: &Scope, hits: &mut Vec<Hit>) {
     let text = scope.text();
-    if text.bytes().filter(|b| *b == b'.').count() < 3 {
+    if !scope.shapes().ipv4 {
         return;
     }
     for m in IPV4.find_iter(text) {
@@ -54,7 +54,7 @@ fn routable_v4(ip: Ipv4Addr) -> bool {
 
 pub fn ipv6(scope: &Scope, hits: &mut Vec<Hit>) {
     let text = scope.text();
-    if !text.contains(':') {
+    if !scope.shapes().ipv6 {
         return;
     }
     for m in IPV6.find_iter(text) {

@@ -4,15 +4,17 @@
 //! call: a detector with a hundred rules should compile only the ones whose cheap prefilter
 //! (a keyword, a character) matched. `LazyRegex` makes that the easy way to write a rule.
 //!
-//! Compilation is most of what a call costs, so it is kept cheap:
+//! A detector without `prepare` pays compilation on every call, so it is kept cheap:
 //! - Patterns are compiled without Unicode: `\w`, `\d`, `\s`, `\b` and `(?i)` are ASCII.
 //!   Credential formats, card numbers and English instructions are ASCII, and Unicode
 //!   classes make compilation tens of times slower, automata larger, and push the fast DFA
 //!   engines aside on any non-ASCII text.
 //! - The engine (regex-automata's meta regex, which the `regex` crate wraps) is built
-//!   without the one-pass DFA and without literal prefilters: both are paid for at compile
-//!   time and only repay it over many searches, while a plugin instance searches a few
-//!   kilobytes once. The lazy DFA stays: it builds its states during the search.
+//!   with literal prefilters: a pattern with a literal in it (`@` of an email, `AKIA` of a
+//!   key id) skips to where that literal occurs instead of running the DFA over all the
+//!   text. They cost compile time, which a prepared detector pays once at load (see
+//!   [`export_detector!`](crate::export_detector)), not per call. The lazy DFA builds its
+//!   states during the search.
 //!
 //! Matches are reported as byte ranges of the `&str` searched; a negated class (`[^\n]`)
 //! can stop inside a multi-byte character, which [`Match::as_str`] answers with an empty
@@ -78,7 +80,7 @@ impl LazyRegex {
 fn compile(pattern: &str) -> Result<Regex, String> {
     meta::Builder::new()
         .syntax(syntax::Config::new().unicode(false).utf8(false))
-        .configure(Regex::config().onepass(false).auto_prefilter(false).utf8_empty(false))
+        .configure(Regex::config().utf8_empty(false))
         .build(pattern)
         .map_err(|e| e.to_string())
 }

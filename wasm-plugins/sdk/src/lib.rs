@@ -43,7 +43,7 @@ pub use config::Config;
 pub use finding::{fingerprint, Category, Finding, Severity, Span};
 pub use lazy::{Captures, LazyRegex, Match};
 pub use payload::{escape_pointer_token, Context, Hook, Payload, Scalar};
-pub use rule::Rule;
+pub use rule::{Keywords, Rule};
 
 /// A detector's entry point, as [`export_detector!`] exports it.
 pub type Detect = fn(&Context, &Payload, &Config) -> Result<Vec<Finding>, String>;

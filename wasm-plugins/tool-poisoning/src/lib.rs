@@ -10,9 +10,12 @@
 
 mod unicode;
 
-use forge_plugin_sdk::{Category, Config, Context, Finding, Hook, LazyRegex, Payload, Rule, Scalar, Severity};
+use forge_plugin_sdk::{
+    Category, Config, Context, Finding, Hook, Keywords, LazyRegex, Payload, Rule, Scalar, Severity,
+};
 use serde::Deserialize;
 use std::collections::BTreeSet;
+use std::sync::LazyLock;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -123,6 +126,8 @@ static RULES: [Rule; 9] = [
     ),
 ];
 
+static KEYWORDS: LazyLock<Keywords> = LazyLock::new(|| Keywords::new(&RULES));
+
 /// `read ~/.ssh/id_rsa` is an instruction; `credentials are read from ~/.aws/credentials`
 /// describes how the tool works.
 fn imperative(text: &str, m: std::ops::Range<usize>) -> bool {
@@ -146,27 +151,28 @@ pub fn detect(cx: &Context, payload: &Payload, config: &Config) -> Result<Vec<Fi
         if NOT_PROSE.contains(&scalar.key().as_str()) {
             continue;
         }
-        let lower = scalar.text.to_ascii_lowercase();
         let mut seen = BTreeSet::new();
-        for rule in &RULES {
-            if seen.contains(rule.id) || !rule.keywords.iter().any(|k| lower.contains(k)) {
+        for (rule, present) in RULES.iter().zip(KEYWORDS.present(&scalar.text)) {
+            if !present || seen.contains(rule.id) {
                 continue;
             }
-            let hit =
-                rule.regex.find_iter(&scalar.text).find(|m| rule.check.is_none_or(|c| c(&scalar.text, m.range())));
-            if let Some(m) = hit {
+            if let Some(range) = rule.search(&scalar.text) {
                 seen.insert(rule.id);
-                findings.push(finding(rule.id, rule.severity, scalar, m.range(), rule.what));
+                findings.push(finding(rule.id, rule.severity, scalar, range, rule.what));
             }
         }
         let shadowing = "tool-poisoning.shadowing";
-        let named = lower.contains("tool") && !seen.contains(shadowing);
+        let named = contains_ignore_case(&scalar.text, "tool") && !seen.contains(shadowing);
         if let Some(m) = foreign_tool_instruction(&scalar.text, &tools, &options.protected_tools).filter(|_| named) {
             findings.push(finding(shadowing, Severity::High, scalar, m, "an instruction about another server's tool"));
         }
     }
     findings.retain(|f| !options.disabled_rules.contains(&f.rule_id));
     Ok(findings)
+}
+
+fn contains_ignore_case(text: &str, lower_word: &str) -> bool {
+    text.as_bytes().windows(lower_word.len()).any(|w| w.eq_ignore_ascii_case(lower_word.as_bytes()))
 }
 
 fn finding(id: &str, severity: Severity, scalar: &Scalar, range: std::ops::Range<usize>, what: &str) -> Finding {
@@ -210,6 +216,7 @@ fn foreign_tool_instruction(
 
 /// Compiles every rule and warms them on an ordinary listing, for the gateway's snapshot.
 pub fn prepare() {
+    LazyLock::force(&KEYWORDS);
     RULES.iter().for_each(|rule| rule.regex.compile_now());
     NAMED_TOOL.compile_now();
     let cx = Context::new(Hook::ToolList, "tools/list");
