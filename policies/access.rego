@@ -78,6 +78,30 @@ deny contains {"code": "tool_not_allowed", "reason": sprintf("tool \"%s\" is not
 	data.forge.lib.tool_call
 	name := input.message.tool.name
 	not tool_allowed(name)
+	count(scopes_allowing(name)) == 0
+}
+
+# With config.scope_step_up, a token that lacks a scope which would allow the tool is told
+# which scopes would: the gateway answers 403 insufficient_scope naming them, and the
+# client may ask its authorization server for a token with more scope (step-up).
+deny contains {
+	"code": "insufficient_scope",
+	"reason": sprintf("tool \"%s\" needs a token with one of the scopes %v", [name, required]),
+	"required_scopes": required,
+} if {
+	data.forge.lib.tool_call
+	name := input.message.tool.name
+	not tool_allowed(name)
+	required := sort(scopes_allowing(name))
+	count(required) > 0
+}
+
+# Only a token (it names its issuer) can be exchanged for one with more scope.
+scopes_allowing(name) := {scope |
+	data.forge.config.scope_step_up
+	input.principal.issuer
+	some scope, scope_patterns in data.forge.scopes
+	data.forge.lib.matches_any(scope_patterns, name)
 }
 
 # A call whose tool name is missing or not a string names nothing policy could check.

@@ -95,3 +95,39 @@ test_suffix_and_infix_patterns_refuse_near_misses if {
 	count(access.deny) == 1 with input as {"principal": user({"roles": ["auditor"]}, []), "message": call("aud_it")}
 		with data.forge.roles as roles
 }
+
+token_user(claims, scopes) := object.union(user(claims, scopes), {"issuer": "https://idp.example"})
+
+test_a_token_lacking_the_scope_is_told_which_scopes_allow_the_tool if {
+	denials := access.deny with input as {"principal": token_user({}, ["mcp:tools:read"]), "message": call("write_file")}
+		with data.forge.config.scope_step_up as true
+	denials == {{
+		"code": "insufficient_scope",
+		"reason": "tool \"write_file\" needs a token with one of the scopes [\"mcp:tools\"]",
+		"required_scopes": ["mcp:tools"],
+	}}
+}
+
+test_a_token_with_the_scope_is_not_asked_for_more if {
+	count(access.deny) == 0 with input as {"principal": token_user({}, ["mcp:tools:read"]), "message": call("read_file")}
+		with data.forge.config.scope_step_up as true
+}
+
+test_without_step_up_a_missing_scope_is_simply_not_allowed if {
+	denials := access.deny with input as {"principal": token_user({}, ["mcp:tools:read"]), "message": call("write_file")}
+	{d.code | some d in denials} == {"tool_not_allowed"}
+}
+
+test_no_scope_allows_the_tool_so_it_is_simply_not_allowed if {
+	denials := access.deny with input as {"principal": token_user({}, []), "message": call("write_file")}
+		with data.forge.scopes as {"mcp:tools:read": ["read_*"]}
+		with data.forge.config.scope_step_up as true
+	{d.code | some d in denials} == {"tool_not_allowed"}
+}
+
+test_callers_without_a_token_are_never_asked_for_scopes if {
+	denials := access.deny with input as {"principal": user({}, []), "message": call("write_file")}
+		with data.forge.config.anonymous_allowed as false
+		with data.forge.config.scope_step_up as true
+	{d.code | some d in denials} == {"tool_not_allowed"}
+}

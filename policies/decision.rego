@@ -13,6 +13,7 @@ decision := {
 	"allow": false,
 	"code": ordered[0].code,
 	"reason": concat("; ", [d.reason | some d in ordered]),
+	"required_scopes": required_scopes,
 	"obligations": {"annotations": {"denials": [d.code | some d in ordered]}},
 } if {
 	count(denials) > 0
@@ -42,4 +43,14 @@ default annotations := {}
 
 annotations := {"server_requests": sort([m | some m in data.forge.server_requests.methods])} if {
 	count(data.forge.server_requests.methods) > 0
+}
+
+# Scopes that would allow a refused call, when a missing scope is all that refused it.
+default required_scopes := []
+
+required_scopes := sort({s | some d in denials; some s in d.required_scopes}) if {
+	count(denials) > 0
+	every d in denials {
+		d.code == "insufficient_scope"
+	}
 }

@@ -62,3 +62,25 @@ test_a_destructive_call_is_allowed_only_with_approval if {
 	d.allow
 	d.obligations.require_approval.required
 }
+
+reader := {
+	"anonymous": false, "authenticated": true, "issuer": "https://idp.example", "subject": "rita",
+	"claims": {}, "scopes": ["mcp:tools:read"],
+}
+
+test_a_missing_scope_names_the_scopes_that_would_allow_the_call if {
+	d := forge.decision with input as {"principal": reader, "message": call("write_file", {}), "findings": []}
+		with data.forge.config.scope_step_up as true
+	not d.allow
+	d.code == "insufficient_scope"
+	d.required_scopes == ["mcp:tools"]
+}
+
+test_no_scopes_are_named_when_more_scope_would_not_help if {
+	message := call("write_file", {"path": "/etc/passwd"})
+	d := forge.decision with input as {"principal": reader, "message": message, "findings": []}
+		with data.forge.config.scope_step_up as true
+	not d.allow
+	{"insufficient_scope", "path_not_allowed"} == {c | some c in d.obligations.annotations.denials}
+	d.required_scopes == []
+}

@@ -19,12 +19,14 @@ use crate::plugins::Scan;
 use crate::policy::{Direction, Evaluation, Finding, PolicyInput, RequestView, SessionView};
 
 /// Why the gateway refuses a message, as the caller will read it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Refusal {
     /// Machine-readable (`denied`, `approval_required`, `policy_error`, or the policy's own).
     pub code: String,
     pub message: String,
     pub decision_id: Option<String>,
+    /// Scopes the policy says would allow the call (its decision's `required_scopes`).
+    pub required_scopes: Vec<String>,
 }
 
 /// What becomes of a message from the upstream.
@@ -136,7 +138,7 @@ impl Gateway {
         Err(Refusal {
             code: "policy_error".into(),
             message: "policy kept rewriting the message; it is refused".into(),
-            decision_id: None,
+            ..Default::default()
         })
     }
 
@@ -226,7 +228,7 @@ impl Gateway {
         let refusal = Refusal {
             code: "policy_error".into(),
             message: "policy kept rewriting the message; it is withheld".into(),
-            decision_id: None,
+            ..Default::default()
         };
         withhold(&current, refusal)
     }
@@ -274,7 +276,7 @@ impl Gateway {
         plugins.detect(&scan, definition).map_err(|failure| Refusal {
             code: "plugin_error".into(),
             message: failure.to_string(),
-            decision_id: None,
+            ..Default::default()
         })
     }
 
@@ -291,7 +293,7 @@ impl Gateway {
     fn policy_failed(&self, e: &crate::policy::PolicyError) -> Refusal {
         tracing::error!(error = %e, "policy evaluation failed; refusing the message");
         let reason = e.deny_reason();
-        Refusal { code: reason.code, message: reason.message, decision_id: None }
+        Refusal { code: reason.code, message: reason.message, ..Default::default() }
     }
 }
 
@@ -303,6 +305,7 @@ fn refusal_of(evaluation: &Evaluation) -> Option<Refusal> {
         code: reason.code,
         message: reason.message,
         decision_id: Some(evaluation.decision_id.clone()),
+        required_scopes: evaluation.decision.required_scopes.clone(),
     })
 }
 
@@ -314,6 +317,7 @@ fn approval_not_possible(evaluation: &Evaluation) -> Option<Refusal> {
         code: "approval_required".into(),
         message: format!("approval is required ({}), but only a client's call can wait for one", approval.reason),
         decision_id: Some(evaluation.decision_id.clone()),
+        ..Default::default()
     })
 }
 

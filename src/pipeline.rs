@@ -152,7 +152,7 @@ pub(crate) async fn decide_and_forward(
     let received = bytes.clone();
     let Evaluated { payload, bytes, admissions } = match gw.decide_client_payload(&cx, payload, bytes) {
         Ok(evaluated) => evaluated,
-        Err((id, refusal)) => return gw.refuse_by_policy(&log, id.as_ref(), &refusal, evidence.as_ref()),
+        Err((id, refusal)) => return gw.refuse_by_policy(&log, &principal, id.as_ref(), &refusal, evidence.as_ref()),
     };
     if bytes != received {
         gw.mirror_param_headers(&mut parts.headers, &payload);
@@ -716,9 +716,13 @@ impl Gateway {
         self.sessions.get(id).map(|info| SessionView::from_info(id, &info))
     }
 
+    /// A policy refusal. When the policy named scopes that would allow the call and the caller
+    /// came with a token, the answer is `403` with an `insufficient_scope` challenge (RFC 6750
+    /// §3.1, the MCP authorization spec's step-up) so the client can get a token with them.
     fn refuse_by_policy(
         &self,
         log: &AccessLog,
+        principal: &Principal,
         id: Option<&Id>,
         refusal: &Refusal,
         evidence: Option<&Pending>,
@@ -729,7 +733,13 @@ impl Gateway {
             "id": id.map_or(Value::Null, Id::to_value),
             "error": refusal_error(refusal).to_value(),
         });
-        self.answer_json(log, id, &body, "denied", evidence)
+        if refusal.required_scopes.is_empty() || principal.token.is_none() {
+            return self.answer_json(log, id, &body, "denied", evidence);
+        }
+        let e = crate::auth::AuthError::InsufficientScope { required: refusal.required_scopes.clone() };
+        let mut response = self.answer_json_with_status(log, id, &body, e.status(), "denied", evidence);
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, self.auth.challenge(&e));
+        response
     }
 
     /// The gateway's own JSON answer to a request it does not forward, signed and recorded.
@@ -741,16 +751,29 @@ impl Gateway {
         outcome: &str,
         evidence: Option<&Pending>,
     ) -> Response<Body> {
+        self.answer_json_with_status(log, id, body, StatusCode::OK, outcome, evidence)
+    }
+
+    fn answer_json_with_status(
+        &self,
+        log: &AccessLog,
+        id: Option<&Id>,
+        body: &Value,
+        status: StatusCode,
+        outcome: &str,
+        evidence: Option<&Pending>,
+    ) -> Response<Body> {
         let bytes = Bytes::from(serde_json::to_vec(body).expect("JSON serializes"));
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let (Some(e), Some(pending)) = (&self.evidence, evidence) {
-            if let Err(error) = e.seal_json(pending, None, StatusCode::OK, &mut headers, &bytes) {
+            if let Err(error) = e.seal_json(pending, None, status, &mut headers, &bytes) {
                 return self.evidence_failed(log, id, error);
             }
         }
-        self.finish(log, StatusCode::OK, outcome);
+        self.finish(log, status, outcome);
         let mut response = Response::new(body::full(bytes));
+        *response.status_mut() = status;
         *response.headers_mut() = headers;
         response
     }

@@ -16,7 +16,7 @@ const RESOURCE: &str = "https://gw.test/mcp";
 
 struct Idp {
     key: EncodingKey,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     config: std::path::PathBuf,
 }
 
@@ -32,12 +32,16 @@ impl Idp {
             pem.display()
         );
         let config = common::write_config(dir.path(), &yaml);
-        Idp { key: EncodingKey::from_ec_der(pair.serialized_der()), _dir: dir, config }
+        Idp { key: EncodingKey::from_ec_der(pair.serialized_der()), dir, config }
     }
 
     fn token(&self, exp_offset: i64) -> String {
+        self.token_with_scope(exp_offset, "mcp:tools")
+    }
+
+    fn token_with_scope(&self, exp_offset: i64, scope: &str) -> String {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-        let claims = json!({"iss": ISSUER, "sub": "alice", "aud": RESOURCE, "iat": now, "exp": now + exp_offset, "scope": "mcp:tools"});
+        let claims = json!({"iss": ISSUER, "sub": "alice", "aud": RESOURCE, "iat": now, "exp": now + exp_offset, "scope": scope});
         jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.key).unwrap()
     }
 
@@ -198,4 +202,56 @@ async fn a_tool_hidden_from_the_callers_list_cannot_be_called() {
     );
     let allowed = client.post("/mcp", &call("echo"), &[("authorization", &auth)]).await.json();
     assert!(allowed.get("result").is_some(), "the near miss passes: {allowed}");
+}
+
+const STEP_UP_BUNDLE: &str = r#"package forge
+
+import rego.v1
+
+default decision := {"allow": true}
+
+decision := {"allow": false, "code": "insufficient_scope", "reason": "writing needs files:write", "required_scopes": ["files:write"]} if {
+	input.message.tool.name == "write_file"
+	not "files:write" in input.principal.scopes
+}
+"#;
+
+/// A refusal naming the scopes that would allow the call (the decision's `required_scopes`)
+/// is answered as RFC 6750 and the MCP authorization spec describe: 403 with an
+/// `insufficient_scope` challenge, so the client can ask for more scope (step-up).
+#[tokio::test]
+async fn a_token_lacking_the_scope_for_a_tool_gets_403_naming_the_scope() {
+    let idp = Idp::new("");
+    let bundle = idp.dir.path().join("bundle");
+    std::fs::create_dir(&bundle).unwrap();
+    std::fs::write(bundle.join("decision.rego"), STEP_UP_BUNDLE).unwrap();
+    let yaml = std::fs::read_to_string(&idp.config).unwrap();
+    std::fs::write(&idp.config, format!("{yaml}policy:\n  bundle: {}\n", bundle.display())).unwrap();
+    let upstream = stand_in(ok_upstream()).await;
+    let gw = idp.gateway(&upstream);
+    let call =
+        json!({"jsonrpc": "2.0", "id": 42, "method": "tools/call", "params": {"name": "write_file", "arguments": {}}})
+            .to_string();
+    let bearer = format!("Bearer {}", idp.token_with_scope(300, "mcp:tools"));
+    let reply = gw.client().post("/mcp", &call, &[("authorization", &bearer)]).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    let v = reply.json();
+    assert_eq!(v["id"], 42);
+    assert_eq!(v["error"]["code"], -32017);
+    assert_eq!(v["error"]["data"]["code"], "insufficient_scope");
+    let challenge = reply.headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer error=\"insufficient_scope\", "), "{challenge}");
+    assert!(challenge.contains("scope=\"files:write\""), "{challenge}");
+    assert!(challenge.contains("resource_metadata=\"https://gw.test/.well-known/oauth-protected-resource/mcp\""));
+    // The refusal is evidence like any other decision: signed over its 403 status.
+    let signed = reply.headers["signature-input"].to_str().unwrap();
+    assert!(signed.contains("\"@status\""), "{signed}");
+    assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    // The near miss: a token with the scope passes.
+    let bearer = format!("Bearer {}", idp.token_with_scope(300, "mcp:tools files:write"));
+    let reply = gw.client().post("/mcp", &call, &[("authorization", &bearer)]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(reply.json().get("result").is_some(), "{:?}", reply.json());
+    assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

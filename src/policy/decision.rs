@@ -27,6 +27,11 @@ pub struct Decision {
     /// Machine-readable: metrics, logs and evidence group decisions by it.
     #[serde(default)]
     pub code: String,
+    /// On a refusal: OAuth scopes that would allow the call. A caller with a token is then
+    /// answered `403` with an RFC 6750 `insufficient_scope` challenge naming them, so its
+    /// client can ask for a token with more scope (step-up) instead of giving up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_scopes: Vec<String>,
     #[serde(default)]
     pub obligations: Obligations,
 }

@@ -342,8 +342,13 @@ pub(crate) fn decision_from(value: regorus::Value) -> Result<Decision, PolicyErr
 /// Most messages are allowed with nothing to do. Recognizing that shape directly spares
 /// every such message a round trip through JSON; anything else takes the checked path.
 fn plain_allow(value: &regorus::Value) -> Option<Decision> {
-    let mut plain =
-        Decision { allow: true, reason: String::new(), code: String::new(), obligations: Default::default() };
+    let mut plain = Decision {
+        allow: true,
+        reason: String::new(),
+        code: String::new(),
+        required_scopes: Vec::new(),
+        obligations: Default::default(),
+    };
     let mut allowed = false;
     for (key, field) in value.as_object().ok()?.iter() {
         match key.as_string().ok()?.as_ref() {
