@@ -10,6 +10,7 @@ pub mod config;
 pub mod enforce;
 pub mod evidence;
 pub mod gateway;
+pub mod hex;
 pub mod identity;
 pub mod mcp;
 pub mod pins;

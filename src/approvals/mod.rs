@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 pub use config::ApprovalsConfig;
 
 use crate::evidence::{ApprovalBinding, ApprovalNote, Evidence};
+use crate::hex::hex;
 use crate::state::{now_ms, Approval, ApprovalRequest, ApprovalStatus, Ruling, StateEvent, StateStore, StoreError};
 
 /// One call that policy says needs approval.
@@ -305,10 +306,6 @@ fn binding(caller: &str, tool: &str, arguments_sha256: &str, revision: &str) -> 
         hasher.update(part.as_bytes());
     }
     hex(&hasher.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

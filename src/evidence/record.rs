@@ -326,14 +326,7 @@ fn locate_mut<'v>(mut value: &'v mut regorus::Value, pointer: &str) -> Option<&'
     Some(value)
 }
 
-/// SHA-256 as lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    crate::policy::hex(bytes)
-}
+pub use crate::hex::{hex, sha256_hex};
 
 /// `2026-01-31T12:00:00.123Z`.
 pub fn rfc3339(time: SystemTime) -> String {

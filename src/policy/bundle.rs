@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::PolicyError;
+use crate::hex::hex;
 
 /// The rule every bundle must define; its value is the decision document.
 pub const ENTRYPOINT: &str = "data.forge.decision";
@@ -337,17 +338,6 @@ fn digest(files: &[BundleFile]) -> String {
         hasher.update(file.contents.as_bytes());
     }
     hex(&hasher.finalize())
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    // By table, not `format!` per byte: evidence hexes several digests per exchange.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
 }
 
 /// Merges `from` into `into`; returns the dotted path of the first key both define.

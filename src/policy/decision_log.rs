@@ -15,11 +15,11 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 
-use super::bundle::hex;
 use super::config::{DecisionLogConfig, MaskStyle, Mode};
 use super::decision::Decision;
 use super::input::rfc3339;
 use super::PolicyError;
+use crate::hex::hex;
 
 /// The decision's path in OPA's notation (`data.forge.decision`).
 const PATH: &str = "forge/decision";

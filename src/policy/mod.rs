@@ -33,7 +33,6 @@ mod vm;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub(crate) use bundle::hex;
 pub use bundle::{Diagnostic, ENTRYPOINT};
 pub use config::{DecisionLogConfig, MaskStyle, Mode, PolicyConfig, PolicyConfigError, DEFAULT_MASK};
 pub use decision::{Approval, Decision, DenyReason, Obligations, RateLimit, Redaction};

@@ -7,7 +7,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::Reason;
-use crate::policy::hex;
+use crate::hex::hex;
 
 /// Where a bundle's signature lives, inside the bundle; it is the one file it does not cover.
 pub const BUNDLE_SIGNATURE: &str = ".signature.dsse.json";
@@ -52,9 +52,7 @@ fn walk(dir: &Path, prefix: &str, depth: usize, files: &mut BTreeMap<String, Str
     Ok(())
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
+pub use crate::hex::sha256_hex;
 
 fn sha256_file(path: &Path) -> io::Result<String> {
     let mut hasher = Sha256::new();
