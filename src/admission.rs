@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 mod hold;
 
-pub use hold::Wait;
 use hold::ELICITATION_ID_PREFIX;
+pub use hold::{is_release, Wait};
 
 use crate::approvals::{Call, Gate};
 use crate::body::Body;

@@ -161,6 +161,7 @@ pub(crate) async fn decide_and_forward(
     // 5b. The rate limits and human approvals those decisions attached.
     // A client reading a streaming answer may be held open until a human decides.
     let may_hold = gw.may_hold(&parts);
+    let released = crate::admission::is_release(&parts);
     let approval = match gw.admit(&log, &principal, &payload, &admissions, may_hold).await {
         Admitted::Forward(approval) => approval,
         Admitted::Answer(held) => return gw.answer_held(&log, payload.sole_request_id(), held, evidence),
@@ -247,8 +248,21 @@ pub(crate) async fn decide_and_forward(
                     return gw.upstream_failed(&log, context.evidence.as_ref(), reply_id.as_ref(), e);
                 }
             };
+            // 10. Evidence for the body as relayed. A released call's client is reading an
+            // event stream (src/admission/hold.rs): the answer goes to it as one event whose
+            // result carries its evidence in `_meta`, as every SSE result does.
+            // (A withheld, empty answer goes the JSON way: the hold turns it into an error.)
+            let relayed = released.then(|| jsonrpc::parse(&bytes, limits.max_json_depth).ok()).flatten();
+            if let Some(payload) = relayed {
+                return match context.released_event(&payload, &bytes) {
+                    Ok(event) => {
+                        gw.finish(&log, head.status, outcome_of(head.status));
+                        event
+                    }
+                    Err(e) => gw.evidence_failed(&log, reply_id.as_ref(), e),
+                };
+            }
             head.headers.insert(header::CONTENT_LENGTH, bytes.len().into());
-            // 10. Evidence for the body as relayed.
             let answered = reply_id.as_ref().and_then(|id| context.requests.get(id));
             if let Err(e) = context.seal_json(&mut head, answered, &bytes) {
                 return gw.evidence_failed(&log, reply_id.as_ref(), e);
@@ -509,6 +523,15 @@ impl ResponseContext {
     ) -> Result<(), AppendError> {
         let (Some(evidence), Some(pending)) = (&self.gw.evidence, &self.evidence) else { return Ok(()) };
         evidence.seal_json(pending, answered, head.status, &mut head.headers, body)
+    }
+
+    /// A released call's JSON answer (`bytes`, as relayed) as one SSE event, recorded and
+    /// sealed like any event on a stream.
+    fn released_event(&self, payload: &Payload, bytes: &Bytes) -> Result<Response<Body>, AppendError> {
+        let data = self.seal_event(payload, bytes)?.map(Bytes::from).unwrap_or_else(|| bytes.clone());
+        let mut response = Response::new(body::full(sse::Event::encode(None, None, &String::from_utf8_lossy(&data))));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        Ok(response)
     }
 
     /// Records the message(s) of one SSE event as relayed (`payload`, read from `data`);

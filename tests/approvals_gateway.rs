@@ -153,6 +153,10 @@ async fn a_held_sdk_client_hears_progress_and_then_gets_its_result() {
 
     let out = tokio::time::timeout(Duration::from_secs(20), client).await.expect("the client finishes").unwrap();
     assert_eq!(out["result"]["content"][0]["text"], "echo: wait for me", "{out}");
+    // Released on the stream it waited on, the result carries its signed evidence as every
+    // SSE result does.
+    let evidence = &out["result"]["_meta"]["io.forge/evidence"];
+    assert!(evidence["signature"].is_string(), "{out}");
     let progress = out["progress"].as_array().unwrap();
     assert!(progress.len() >= 5, "progress every 200 ms while held: {out}");
     let counts: Vec<u64> = progress.iter().map(|p| p["progress"].as_u64().unwrap()).collect();
@@ -176,6 +180,25 @@ async fn a_held_sdk_client_hears_progress_and_then_gets_its_result() {
     assert_eq!(api(&gw, "POST", &path, Some(&bob), r#"{"comment":"nope"}"#).await.0, StatusCode::OK);
     let out = tokio::time::timeout(Duration::from_secs(20), client).await.expect("the client finishes").unwrap();
     assert_eq!(out["error"]["data"]["code"], "approval_denied", "{out}");
+    assert_eq!(setup.calls("echo"), 1);
+}
+
+/// An upstream answering JSON rather than an event stream: the held client still gets the
+/// result on its stream, as one event whose result carries its signed evidence in `_meta`
+/// (the JSON answer's evidence headers cannot follow it there).
+#[tokio::test]
+async fn a_released_json_answer_reaches_the_held_stream_with_its_evidence() {
+    let setup = Setup::with_upstream("ts-v1-server.mjs --json");
+    let gw = setup.gateway("a", "approvals:\n  hold_timeout: 20s\n  progress_interval: 200ms\n");
+    let client = approvals_support::approval_client(&gw, &setup.alice(), "echo", json!({"text": "json"}), 5000, &[]);
+    let bob = setup.bob();
+    let id = approvals_support::pending_request(&gw, &bob).await;
+    assert_eq!(approve(&gw, &id, &bob).await.0, StatusCode::OK);
+    let out = tokio::time::timeout(Duration::from_secs(20), client).await.expect("the client finishes").unwrap();
+    assert_eq!(out["result"]["content"][0]["text"], "echo: json", "{out}");
+    let evidence = &out["result"]["_meta"]["io.forge/evidence"];
+    assert!(evidence["signature"].is_string(), "{out}");
+    assert!(evidence["forge-evidence"].is_string(), "{out}");
     assert_eq!(setup.calls("echo"), 1);
 }
 

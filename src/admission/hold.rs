@@ -38,14 +38,18 @@ pub(super) const ELICITATION_ID_PREFIX: &str = "forge-approval-";
 #[derive(Clone, Copy)]
 struct HeldBefore;
 
+/// Whether this run of a request is the release of a held call, whose answer goes to a
+/// client already reading an event stream.
+pub fn is_release(parts: &http::request::Parts) -> bool {
+    parts.extensions.get::<HeldBefore>().is_some()
+}
+
 impl Gateway {
     /// Whether a pending call of this request may be held open: its client reads streaming
     /// answers on the MCP endpoint (the legacy transport answers on another stream), and it
     /// is not already the run after a hold.
     pub fn may_hold(&self, parts: &http::request::Parts) -> bool {
-        accepts_event_stream(&parts.headers)
-            && parts.uri.path() == self.mcp_path
-            && parts.extensions.get::<HeldBefore>().is_none()
+        accepts_event_stream(&parts.headers) && parts.uri.path() == self.mcp_path && !is_release(parts)
     }
 
     /// Answers with an event stream at once and keeps it open until an approver decides

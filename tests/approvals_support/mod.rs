@@ -65,7 +65,8 @@ impl Setup {
         Setup::with_upstream("ts-v2-server.mjs")
     }
 
-    /// In front of another peer server of tests/peers (`ts-v1-server.mjs`: stateful sessions).
+    /// In front of another peer server of tests/peers, with its arguments
+    /// (`ts-v1-server.mjs`: stateful sessions; `ts-v1-server.mjs --json`: JSON answers).
     pub fn with_upstream(script: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
@@ -138,8 +139,9 @@ fn upstream(script: &str, record: &Path) -> ListeningServer {
         peers().join("node_modules/@modelcontextprotocol/server").exists(),
         "SDK peers not installed: run scripts/test.sh"
     );
+    let mut words = script.split_whitespace();
     let mut command = Command::new("node");
-    command.arg(peers().join(script)).arg("--record").arg(record);
+    command.arg(peers().join(words.next().expect("a script"))).args(words).arg("--record").arg(record);
     ListeningServer::start(command)
 }
 
