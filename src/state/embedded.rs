@@ -309,16 +309,6 @@ impl StateStore for EmbeddedStore {
         .boxed()
     }
 
-    fn is_revoked<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
-        let subject = subject.to_string();
-        self.blocking(move |db| {
-            let txn = db.begin_read()?;
-            let table = txn.open_table(REVOCATIONS)?;
-            let found = table.get(subject.as_str())?;
-            Ok(found.is_some())
-        })
-    }
-
     fn revocations(&self) -> BoxFuture<'_, StoreResult<Vec<String>>> {
         self.blocking(|db| {
             let txn = db.begin_read()?;
@@ -440,8 +430,7 @@ mod tests {
         let store = EmbeddedStore::open(&path).unwrap();
         assert_eq!(store.approval("a1").await.unwrap().unwrap().request.tool, "delete_repo");
         assert_eq!(store.pins().await.unwrap(), [("tool:x".to_string(), "abc".to_string())]);
-        assert!(store.is_revoked("jti:1").await.unwrap());
-        assert!(!store.is_revoked("jti:2").await.unwrap());
+        assert_eq!(store.revocations().await.unwrap(), ["jti:1"]);
         assert_eq!(store.approvals().await.unwrap().len(), 1);
     }
 }

@@ -204,7 +204,6 @@ pub trait StateStore: Send + Sync {
     /// replica; returns the pin in force (the first one wins).
     fn pin_first<'a>(&'a self, key: &'a str, digest: &'a str) -> BoxFuture<'a, StoreResult<String>>;
     fn revoke<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<()>>;
-    fn is_revoked<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<bool>>;
     /// Every revoked subject.
     fn revocations(&self) -> BoxFuture<'_, StoreResult<Vec<String>>>;
     /// One GCRA step for `key`.

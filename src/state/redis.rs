@@ -470,14 +470,6 @@ impl StateStore for RedisStore {
         .boxed()
     }
 
-    fn is_revoked<'a>(&'a self, subject: &'a str) -> BoxFuture<'a, StoreResult<bool>> {
-        async move {
-            let mut conn = self.conn()?;
-            self.health.observe(conn.hexists(self.keys.named("revocations"), subject).await)
-        }
-        .boxed()
-    }
-
     fn revocations(&self) -> BoxFuture<'_, StoreResult<Vec<String>>> {
         async move {
             let mut conn = self.conn()?;
