@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use approvals_support::{api, approve, call, call_streaming, call_with, echoed, eventually, pending_id};
-use approvals_support::{Redis, Setup, ADD_LIMIT};
+use approvals_support::{without_ca, Redis, Setup, ADD_LIMIT};
 use common::Gateway;
 use http::StatusCode;
 use serde_json::json;
@@ -259,15 +259,59 @@ async fn replicas_share_approvals_over_tls() {
     assert_eq!(echoed(&call(&a, &setup.alice(), "echo", json!({"text": "tls"})).await), "echo: tls");
 
     // The near miss: a replica that does not trust the certificate never talks to Redis.
-    let untrusting =
-        redis.state_yaml("c").lines().filter(|l| !l.trim_start().starts_with("ca:")).collect::<Vec<_>>().join("\n");
-    let c = setup.gateway("c", &format!("{untrusting}\n"));
+    let c = setup.gateway("c", &without_ca(&redis.state_yaml("c")));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(c.metric("forge_state_store_up{backend=\"redis\"}").await, 0.0);
     // It never read the revocations, so it vouches for no identified caller.
     let refused = call_with(&c, &setup.alice(), "echo", json!({"text": "tls"})).await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.json());
     assert!(refused.json()["error"]["message"].as_str().unwrap().contains("revocations cannot be checked"));
+}
+
+/// The least-privilege ACL user docs/approvals.md documents (only the `forge:` keys; no
+/// admin, dangerous or pub/sub commands) is all a replica needs: the approval flow runs
+/// through it and what it stores is under the prefix. The near miss: the same user with a
+/// wrong password never gets in, and the replica fails closed.
+#[tokio::test]
+async fn replicas_work_as_a_least_privilege_acl_user() {
+    let Some(redis) = Redis::start() else { return };
+    let mut admin = redis.connection();
+    let created: String = redis::cmd("ACL")
+        .arg(&["SETUSER", "forge-gw", "reset", "on", ">acl-password-1", "~forge:*", "resetchannels"])
+        .arg(&["-@all", "+@read", "+@write", "+@stream", "+@scripting", "+@connection", "-@dangerous"])
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(created, "OK");
+    let setup = Setup::new();
+    let as_user = |replica: &str, password: &str| {
+        let file = redis.dir.path().join(format!("acl-password-{replica}"));
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        format!(
+            "state:\n  backend: redis\n  redis:\n    url: redis://127.0.0.1:{}\n    username: forge-gw\n    password_file: {}\n    replica_id: {replica}\n",
+            redis.port,
+            file.display()
+        )
+    };
+    let a = setup.gateway("a", &as_user("a", "acl-password-1"));
+    let b = setup.gateway("b", &as_user("b", "acl-password-1"));
+    for gw in [&a, &b] {
+        let up = eventually(Duration::from_secs(5), || async {
+            gw.metric("forge_state_store_up{backend=\"redis\"}").await == 1.0
+        });
+        assert!(up.await, "connected as the ACL user: {}", gw.logs());
+    }
+    let id = pending_id(&call(&a, &setup.alice(), "echo", json!({"text": "acl"})).await);
+    assert_eq!(approve(&b, &id, &setup.bob()).await.0, StatusCode::OK);
+    assert_eq!(echoed(&call(&a, &setup.alice(), "echo", json!({"text": "acl"})).await), "echo: acl");
+    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut admin).unwrap();
+    assert!(keys.iter().any(|k| k == &format!("forge:approval:{id}")), "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("forge:")), "nothing outside the prefix: {keys:?}");
+
+    let c = setup.gateway("c", &as_user("c", "not-the-password"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(c.metric("forge_state_store_up{backend=\"redis\"}").await, 0.0);
+    let refused = call_with(&c, &setup.alice(), "echo", json!({"text": "acl"})).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.json());
 }
 
 /// A replica starts, degraded, while Redis is down (refusing identified callers: it has no

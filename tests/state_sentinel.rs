@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use approvals_support::{approve, call, call_with, echoed, eventually, pending_id, Redis, Sentinel, Setup};
+use approvals_support::{approve, call, call_with, echoed, eventually, pending_id, without_ca, Redis, Sentinel, Setup};
 use common::Gateway;
 use http::StatusCode;
 use serde_json::json;
@@ -98,4 +98,30 @@ async fn an_unknown_master_name_fails_closed() {
     let refused = call_with(&a, &setup.alice(), "echo", json!({"text": "x"})).await;
     assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.json());
     assert_eq!(refused.json()["error"]["code"], -32603);
+}
+
+/// The sentinel answering only over TLS (`rediss://` sentinel URLs, its certificate trusted
+/// through `sentinel.ca`): the gateway finds the primary through it and serves. The near
+/// miss: without the CA it never trusts the sentinel, so it has no primary and fails closed.
+#[tokio::test]
+async fn the_sentinel_is_reached_over_tls() {
+    let Some(primary) = Redis::start() else { return };
+    let Some(sentinel) = Sentinel::start_tls(&primary) else { return };
+    let setup = Setup::new();
+    let a = setup.gateway("a", &sentinel.state_yaml(&primary, "a"));
+    assert!(eventually(Duration::from_secs(10), || async { up(&a).await }).await, "{}", a.logs());
+    // Serving once it has read the revocations through the primary the sentinel named.
+    let serving = eventually(Duration::from_secs(5), || async {
+        call(&a, &setup.alice(), "echo", json!({"text": "tls"})).await["error"]["code"] == -32018
+    });
+    assert!(serving.await, "{}", a.logs());
+    let id = pending_id(&call(&a, &setup.alice(), "echo", json!({"text": "tls"})).await);
+    assert_eq!(approve(&a, &id, &setup.bob()).await.0, StatusCode::OK);
+    assert_eq!(echoed(&call(&a, &setup.alice(), "echo", json!({"text": "tls"})).await), "echo: tls");
+
+    let b = setup.gateway("b", &without_ca(&sentinel.state_yaml(&primary, "b")));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!up(&b).await);
+    let refused = call_with(&b, &setup.alice(), "echo", json!({"text": "tls"})).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", refused.json());
 }

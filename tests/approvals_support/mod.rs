@@ -365,20 +365,46 @@ pub struct Sentinel {
     child: Child,
     pub port: u16,
     dir: tempfile::TempDir,
+    /// With TLS: the sentinel's self-signed certificate, which clients trust.
+    tls_cert: Option<PathBuf>,
 }
 
 impl Sentinel {
     pub fn start(primary: &Redis) -> Option<Sentinel> {
+        Self::launch(primary, false)
+    }
+
+    /// The same, answering clients only over TLS (the primary stays plain TCP).
+    pub fn start_tls(primary: &Redis) -> Option<Sentinel> {
+        Self::launch(primary, true)
+    }
+
+    fn launch(primary: &Redis, tls: bool) -> Option<Sentinel> {
         if !redis_installed() {
             return None;
         }
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("password"), format!("{SENTINEL_PASSWORD}\n")).unwrap();
+        let (listen, tls_cert) = match tls {
+            false => (format!("port {port}\n"), None),
+            true => {
+                let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+                let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+                std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+                std::fs::write(&cert, certified.cert.pem()).unwrap();
+                let listen = format!(
+                    "port 0\ntls-port {port}\ntls-auth-clients no\ntls-cert-file {c}\ntls-key-file {k}\ntls-ca-cert-file {c}\n",
+                    c = cert.display(),
+                    k = key.display()
+                );
+                (listen, Some(cert))
+            }
+        };
         // Sentinel rewrites its configuration file, so it gets one of its own.
         let conf = dir.path().join("sentinel.conf");
         let text = format!(
-            "port {port}\nbind 127.0.0.1\ndir {dir}\nrequirepass {SENTINEL_PASSWORD}\n\
+            "{listen}bind 127.0.0.1\ndir {dir}\nrequirepass {SENTINEL_PASSWORD}\n\
              sentinel monitor forge 127.0.0.1 {primary} 1\n\
              sentinel auth-pass forge {REDIS_PASSWORD}\n\
              sentinel down-after-milliseconds forge 1000\n\
@@ -399,7 +425,7 @@ impl Sentinel {
             assert!(Instant::now() < deadline, "the sentinel did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(Sentinel { child, port, dir })
+        Some(Sentinel { child, port, dir, tls_cert })
     }
 
     fn command(&self, args: &[&str]) -> redis::Value {
@@ -437,9 +463,12 @@ impl Sentinel {
 
     /// The `state:` section that points a replica at the primary through this sentinel.
     pub fn state_yaml(&self, primary: &Redis, replica: &str) -> String {
+        let (url, ca) = match &self.tls_cert {
+            Some(cert) => (format!("rediss://localhost:{}", self.port), format!("      ca: {}\n", cert.display())),
+            None => (format!("redis://127.0.0.1:{}", self.port), String::new()),
+        };
         format!(
-            "state:\n  backend: redis\n  redis:\n    sentinel:\n      master_name: forge\n      urls: [redis://127.0.0.1:{}]\n      password_file: {}\n    password_file: {}\n    replica_id: {replica}\n",
-            self.port,
+            "state:\n  backend: redis\n  redis:\n    sentinel:\n      master_name: forge\n      urls: [{url}]\n{ca}      password_file: {}\n    password_file: {}\n    replica_id: {replica}\n",
             self.dir.path().join("password").display(),
             primary.password_file.display()
         )
@@ -451,6 +480,11 @@ impl Drop for Sentinel {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A `state:` section with its `ca:` lines left out: a replica that trusts no private CA.
+pub fn without_ca(yaml: &str) -> String {
+    yaml.lines().filter(|l| !l.trim_start().starts_with("ca:")).map(|l| format!("{l}\n")).collect()
 }
 
 /// Polls `check` every 50 ms for up to `within`.
