@@ -74,10 +74,16 @@ tool_allowed(name) if {
 	contains(name, infix)
 }
 
-deny contains {"code": "tool_not_allowed", "reason": sprintf("tool \"%s\" is not allowed for %s", [name, caller])} if {
+# The tool a call names, when the caller may not use it (one at most). A rule, not a test
+# in each denial below: a rule's value is worked out once per message, a function's on
+# every use.
+refused_tools contains input.message.tool.name if {
 	data.forge.lib.tool_call
-	name := input.message.tool.name
-	not tool_allowed(name)
+	not tool_allowed(input.message.tool.name)
+}
+
+deny contains {"code": "tool_not_allowed", "reason": sprintf("tool \"%s\" is not allowed for %s", [name, caller])} if {
+	some name in refused_tools
 	count(scopes_allowing(name)) == 0
 }
 
@@ -89,9 +95,7 @@ deny contains {
 	"reason": sprintf("tool \"%s\" needs a token with one of the scopes %v", [name, required]),
 	"required_scopes": required,
 } if {
-	data.forge.lib.tool_call
-	name := input.message.tool.name
-	not tool_allowed(name)
+	some name in refused_tools
 	required := sort(scopes_allowing(name))
 	count(required) > 0
 }

@@ -84,3 +84,37 @@ test_no_scopes_are_named_when_more_scope_would_not_help if {
 	{"insufficient_scope", "path_not_allowed"} == {c | some c in d.obligations.annotations.denials}
 	d.required_scopes == []
 }
+
+# Each direction is asked only its own questions (decision.rego); what each asks still decides.
+test_a_refused_server_request_is_refused_by_the_decision if {
+	sampling := {"direction": "server_to_client", "kind": "request", "method": "sampling/createMessage"}
+	d := forge.decision with input as {"principal": anonymous, "message": sampling, "findings": []}
+		with data.forge.config.blocked_server_requests as ["sampling/createMessage"]
+	not d.allow
+	d.code == "server_request_blocked"
+}
+
+test_a_secret_in_a_result_is_refused_by_the_decision if {
+	secret := {"rule_id": "secret.aws", "category": "secret", "severity": "critical", "confidence": 1, "pointer": "/result/content/0/text", "fingerprint": "x"}
+	response := {"direction": "server_to_client", "kind": "response", "method": "tools/call", "result": {"content": []}}
+	d := forge.decision with input as {"principal": anonymous, "message": response, "findings": [secret]}
+	not d.allow
+	d.code == "secret_detected"
+}
+
+test_a_result_is_not_refused_for_its_calls_tool if {
+	# The call was judged on its way in; access rules do not apply to the answer.
+	response := {
+		"direction": "server_to_client", "kind": "response", "method": "tools/call",
+		"tool": {"name": "delete_file", "arguments": {"path": "/etc/passwd"}, "pin_status": "changed"},
+		"result": {"content": []},
+	}
+	d := forge.decision with input as {"principal": reader, "message": response, "findings": []}
+	d.allow
+}
+
+test_a_message_without_a_direction_gets_no_decision if {
+	# The gateway always sets one; without it nothing is decided, and the gateway refuses.
+	message := object.remove(call("echo", {}), ["direction"])
+	not forge.decision with input as {"principal": anonymous, "message": message, "findings": []}
+}
