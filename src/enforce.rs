@@ -368,9 +368,13 @@ fn rewrite(message: &Message, evaluation: &Evaluation, answered: Option<&Request
     if let Message::Response(Response { outcome: Outcome::Error(_), .. }) = message {
         return None;
     }
+    let lists_tools = answered.is_some_and(|r| r.method == "tools/list" || r.method == "server/discover");
+    // Most decisions oblige nothing: skip copying the message into a JSON tree for them.
+    if obligations.redact.is_empty() && !(lists_tools && !obligations.hide_tools.is_empty()) {
+        return None;
+    }
     let mut value = message.to_value();
     let mut changed = false;
-    let lists_tools = answered.is_some_and(|r| r.method == "tools/list" || r.method == "server/discover");
     if lists_tools && !obligations.hide_tools.is_empty() {
         if let Some(tools) = value.pointer_mut("/result/tools").and_then(Value::as_array_mut) {
             let before = tools.len();
