@@ -756,10 +756,16 @@ impl Gateway {
             "id": id.map_or(Value::Null, Id::to_value),
             "error": refusal_error(refusal).to_value(),
         });
-        if refusal.required_scopes.is_empty() || principal.token.is_none() {
+        if refusal.required_scopes.is_empty() {
             return self.answer_json(log, id, &body, "denied", evidence);
         }
-        let e = crate::auth::AuthError::InsufficientScope { required: refusal.required_scopes.clone() };
+        // With a token: 403, ask for more scope (step-up). Without one: 401, naming the scopes
+        // to ask for when authorizing (MCP authorization, scope selection).
+        let required = refusal.required_scopes.clone();
+        let e = match principal.token {
+            Some(_) => crate::auth::AuthError::InsufficientScope { required },
+            None => crate::auth::AuthError::ScopeRequired { required },
+        };
         let mut response = self.answer_json_with_status(log, id, &body, e.status(), "denied", evidence);
         response.headers_mut().insert(header::WWW_AUTHENTICATE, self.auth.challenge(&e));
         response

@@ -218,14 +218,15 @@ decision := {"allow": false, "code": "insufficient_scope", "reason": "writing ne
 
 /// A refusal naming the scopes that would allow the call (the decision's `required_scopes`)
 /// is answered as RFC 6750 and the MCP authorization spec describe: 403 with an
-/// `insufficient_scope` challenge, so the client can ask for more scope (step-up).
+/// `insufficient_scope` challenge, so the client can ask for more scope (step-up); and, for
+/// an anonymous caller (`auth.mode: optional`), 401 with the scopes to ask for.
 #[tokio::test]
 async fn a_token_lacking_the_scope_for_a_tool_gets_403_naming_the_scope() {
     let idp = Idp::new("");
     let bundle = idp.dir.path().join("bundle");
     std::fs::create_dir(&bundle).unwrap();
     std::fs::write(bundle.join("decision.rego"), STEP_UP_BUNDLE).unwrap();
-    let yaml = std::fs::read_to_string(&idp.config).unwrap();
+    let yaml = std::fs::read_to_string(&idp.config).unwrap().replace("mode: required", "mode: optional");
     std::fs::write(&idp.config, format!("{yaml}policy:\n  bundle: {}\n", bundle.display())).unwrap();
     let upstream = stand_in(ok_upstream()).await;
     let gw = idp.gateway(&upstream);
@@ -248,10 +249,24 @@ async fn a_token_lacking_the_scope_for_a_tool_gets_403_naming_the_scope() {
     assert!(signed.contains("\"@status\""), "{signed}");
     assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
 
+    // Anonymous: 401, pointing at the metadata and naming the scope, with no error code.
+    let reply = gw.client().post("/mcp", &call, &[]).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.json()["error"]["data"]["code"], "insufficient_scope");
+    let challenge = reply.headers["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer scope=\"files:write\", resource_metadata="), "{challenge}");
+    assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // The anonymous near miss: a call policy allows anyone passes without a challenge.
+    let echo = call.replace("write_file", "echo");
+    let reply = gw.client().post("/mcp", &echo, &[]).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert!(!reply.headers.contains_key("www-authenticate"));
+    assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+
     // The near miss: a token with the scope passes.
     let bearer = format!("Bearer {}", idp.token_with_scope(300, "mcp:tools files:write"));
     let reply = gw.client().post("/mcp", &call, &[("authorization", &bearer)]).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.json().get("result").is_some(), "{:?}", reply.json());
-    assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(upstream.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

@@ -61,6 +61,9 @@ pub enum AuthError {
     KeysUnavailable,
     #[error("the token lacks the scopes this request needs: {}", required.join(" "))]
     InsufficientScope { required: Vec<String> },
+    /// An anonymous caller asked for something policy grants only to tokens with these scopes.
+    #[error("this request needs an access token with the scopes: {}", required.join(" "))]
+    ScopeRequired { required: Vec<String> },
 }
 
 impl AuthError {
@@ -83,6 +86,7 @@ impl AuthError {
             AuthError::InvalidClaim(_) => "invalid_claim",
             AuthError::KeysUnavailable => "keys_unavailable",
             AuthError::InsufficientScope { .. } => "insufficient_scope",
+            AuthError::ScopeRequired { .. } => "scope_required",
         }
     }
 

@@ -59,7 +59,7 @@ impl ResourceMetadata {
     pub fn challenge(&self, error: &AuthError) -> HeaderValue {
         let mut params = Vec::new();
         let code = match error {
-            AuthError::Missing | AuthError::KeysUnavailable => None,
+            AuthError::Missing | AuthError::ScopeRequired { .. } | AuthError::KeysUnavailable => None,
             AuthError::TokenInQuery => Some("invalid_request"),
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
             _ => Some("invalid_token"),
@@ -69,7 +69,7 @@ impl ResourceMetadata {
             params.push(format!("error_description={}", quoted(&error.to_string())));
         }
         let scope = match error {
-            AuthError::InsufficientScope { required } => required.join(" "),
+            AuthError::InsufficientScope { required } | AuthError::ScopeRequired { required } => required.join(" "),
             _ => self.scopes_supported.join(" "),
         };
         if !scope.is_empty() {
@@ -162,6 +162,10 @@ mod tests {
         assert!(value.starts_with("Bearer error=\"insufficient_scope\", "), "{value}");
         assert!(value.contains(", scope=\"files:read files:write\", "), "{value}");
         assert!(m.challenge(&AuthError::TokenInQuery).to_str().unwrap().contains("error=\"invalid_request\""));
+        // No token at all: no error code (nothing was wrong with a token), but the scopes to ask for.
+        let anonymous = AuthError::ScopeRequired { required: vec!["files:write".into()] };
+        assert_eq!(m.challenge(&anonymous), format!("Bearer scope=\"files:write\", {meta}").as_str());
+        assert_eq!(anonymous.status(), http::StatusCode::UNAUTHORIZED);
     }
 
     #[test]
