@@ -3,7 +3,8 @@
 //!
 //! The engine uses the pooling allocator (instance slots are reserved up front, so a call
 //! allocates nothing from the OS) and epoch interruption (one ticker thread advances the
-//! epoch; a call's deadline is a number of ticks), as the architecture guide measured.
+//! epoch while calls are in flight, see [`super::epoch`]; a call's deadline is a number of
+//! ticks), as the architecture guide measured.
 
 use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
@@ -18,15 +19,13 @@ use wasmtime::{
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::config::PluginLimits;
+use super::epoch::{InFlight, Ticker, TICK};
 use super::slots::{Slot, Slots};
 use super::{Capability, PluginError};
 
 wasmtime::component::bindgen!({ path: "wit", world: "detector" });
 
 pub use forge::detector::types as wit;
-
-/// How often the epoch advances: the resolution of the time budget.
-const TICK: Duration = Duration::from_millis(1);
 
 /// The engine shared by every plugin of a gateway.
 #[derive(Clone)]
@@ -37,12 +36,19 @@ pub struct Host {
     /// Where compiled components are cached; `None` compiles every time.
     cache_dir: Option<PathBuf>,
     slots: Slots,
+    ticker: std::sync::Arc<Ticker>,
 }
 
 /// A plugin ready to be called: its component linked, and the capabilities it was granted.
 #[derive(Clone)]
 pub struct Loaded {
     pre: DetectorPre<CallState>,
+    grants: std::sync::Arc<Grants>,
+}
+
+/// What a plugin's WASI context is built from.
+#[derive(Default)]
+struct Grants {
     granted: Vec<Capability>,
     fs_root: Option<PathBuf>,
 }
@@ -86,17 +92,22 @@ pub struct CallState {
     limits: StoreLimits,
     /// Set when the memory cap refused a growth: the trap that follows is an out-of-memory.
     refused_memory: bool,
-    wasi: WasiCtx,
+    /// Built on the call's first WASI import, from `grants`: most detector calls make none,
+    /// and a context costs two seeded RNGs and a dozen boxes (its builder builds it twice).
+    wasi: Option<WasiCtx>,
+    grants: std::sync::Arc<Grants>,
     table: ResourceTable,
 }
 
-/// A call's store and the instance slot it occupies. Fields drop in order, so the slot is
-/// freed only after the store: the pooling allocator takes the instance back when the store
-/// is dropped, and a slot freed before that (it used to live in the store's data, which
-/// drops first) let a waiting call instantiate into a full pool and fail.
+/// A call's store, the instance slot it occupies, and its mark on the epoch ticker. Fields
+/// drop in order, so the slot is freed only after the store: the pooling allocator takes the
+/// instance back when the store is dropped, and a slot freed before that (it used to live in
+/// the store's data, which drops first) let a waiting call instantiate into a full pool and
+/// fail.
 pub struct CallStore {
     store: Store<CallState>,
     _slot: Slot,
+    _in_flight: InFlight,
 }
 
 impl std::ops::Deref for CallStore {
@@ -162,30 +173,23 @@ impl ResourceLimiter for CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        let grants = &self.grants;
+        let ctx = self.wasi.get_or_insert_with(|| wasi_context(&grants.granted, grants.fs_root.as_deref()));
+        WasiCtxView { ctx, table: &mut self.table }
     }
 }
 
 impl Host {
-    /// Builds the engine and starts its epoch ticker (which stops when the last clone of
-    /// the engine is dropped).
+    /// Builds the engine and starts its epoch ticker (which ends when the last clone of the
+    /// host is dropped).
     pub fn new(limits: PluginLimits, cache_dir: Option<PathBuf>) -> Result<Host, PluginError> {
         let engine = Engine::new(&engine_config(&limits)).map_err(|e| PluginError::Engine(e.to_string()))?;
-        let weak = engine.weak();
-        std::thread::Builder::new()
-            .name("forge-plugin-epoch".into())
-            .spawn(move || {
-                while let Some(engine) = weak.upgrade() {
-                    engine.increment_epoch();
-                    drop(engine);
-                    std::thread::sleep(TICK);
-                }
-            })
-            .map_err(|e| PluginError::Engine(format!("starting the epoch ticker: {e}")))?;
+        let ticker =
+            Ticker::start(&engine).map_err(|e| PluginError::Engine(format!("starting the epoch ticker: {e}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Engine(e.to_string()))?;
         let slots = Slots::new(limits.max_concurrent);
-        Ok(Host { engine, linker: std::sync::Arc::new(linker), limits, cache_dir, slots })
+        Ok(Host { engine, linker: std::sync::Arc::new(linker), limits, cache_dir, slots, ticker: ticker.into() })
     }
 
     pub fn limits(&self) -> PluginLimits {
@@ -215,7 +219,8 @@ impl Host {
             plugin: name.to_string(),
             message: format!("it does not export the `detector` world: {e:#}"),
         })?;
-        Ok(Loaded { pre, granted: granted.to_vec(), fs_root: fs_root.map(Path::to_path_buf) })
+        let grants = Grants { granted: granted.to_vec(), fs_root: fs_root.map(Path::to_path_buf) };
+        Ok(Loaded { pre, grants: grants.into() })
     }
 
     /// The exports and imports of a component, for `forge plugin inspect`.
@@ -298,8 +303,7 @@ impl Host {
         // A panic in a host function the plugin called (WASI refusing to block, say) ends
         // this call, not the gateway's task; the store and instance are dropped with it.
         let call = std::panic::AssertUnwindSafe(|| {
-            let mut store =
-                self.store(&plugin.granted, plugin.fs_root.as_deref(), self.limits.max_wait, self.limits.time)?;
+            let mut store = self.store(&plugin.grants, self.limits.max_wait, self.limits.time)?;
             let instance = plugin.pre.instantiate(&mut store).map_err(|e| self.instantiate_error(&store, e))?;
             match instance.call_detect(&mut store, cx, payload, config) {
                 Ok(Ok(findings)) => Ok(findings),
@@ -317,32 +321,29 @@ impl Host {
     /// A store with the call limits: an instance slot (waited for up to `wait`), memory
     /// capped, a deadline `budget` from now, and only the granted capabilities in its WASI
     /// context.
-    fn store(
-        &self,
-        granted: &[Capability],
-        fs_root: Option<&Path>,
-        wait: Duration,
-        budget: Duration,
-    ) -> Result<CallStore, CallError> {
+    fn store(&self, grants: &std::sync::Arc<Grants>, wait: Duration, budget: Duration) -> Result<CallStore, CallError> {
         let slot = self.slots.take(wait).ok_or(CallError::Busy(wait))?;
+        // Before the deadline is set: the epoch it counts from is moving from now on.
+        let in_flight = self.ticker.in_flight();
         let state = CallState {
             limits: StoreLimitsBuilder::new().memory_size(self.limits.memory).build(),
             refused_memory: false,
-            wasi: wasi_context(granted, fs_root),
+            wasi: None,
+            grants: grants.clone(),
             table: ResourceTable::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| state);
         store.set_epoch_deadline(ticks(budget));
         store.epoch_deadline_callback(cpu_budget(budget));
-        Ok(CallStore { store, _slot: slot })
+        Ok(CallStore { store, _slot: slot, _in_flight: in_flight })
     }
 
     /// Instantiates a component that is not linked yet (for `prepare`), in a store with
     /// the call limits, no capabilities and a deadline `budget` from now (a load waits as
     /// long for an instance slot: it is no message's latency).
     pub(super) fn start(&self, component: &Component, budget: Duration) -> Result<(CallStore, Instance), CallError> {
-        let mut store = self.store(&[], None, budget, budget)?;
+        let mut store = self.store(&Default::default(), budget, budget)?;
         let instance = self.linker.instantiate(&mut store, component).map_err(|e| self.instantiate_error(&store, e))?;
         Ok((store, instance))
     }

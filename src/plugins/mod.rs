@@ -9,6 +9,7 @@
 
 pub mod cli;
 pub mod config;
+mod epoch;
 pub mod host;
 pub mod manifest;
 mod metrics;
