@@ -32,6 +32,9 @@ impl ConfigError {
     }
 }
 
+/// More serving threads than this is a typo, not a machine.
+const MAX_WORKERS: usize = 1024;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -67,6 +70,9 @@ pub struct Config {
     /// How long SIGTERM waits for in-flight requests and streams before exiting.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+    /// Threads serving the MCP port, each with its own listener and upstream connections;
+    /// `None`: one per available core (see [`Config::worker_count`]).
+    pub workers: Option<usize>,
 }
 
 impl Default for Config {
@@ -90,6 +96,7 @@ impl Default for Config {
             plugins: Default::default(),
             pins: Default::default(),
             shutdown_grace: Duration::from_secs(30),
+            workers: None,
         }
     }
 }
@@ -331,6 +338,10 @@ impl Config {
         if let Some(v) = env("FORGE_STATE_DIR") {
             self.state_dir = v.into();
         }
+        if let Some(v) = env("FORGE_WORKERS") {
+            let n = v.parse().map_err(|_| ConfigError::new("FORGE_WORKERS", format!("`{v}` is not a number")))?;
+            self.workers = Some(n);
+        }
         if let Some(v) = env("FORGE_PLUGINS_SHIPPED") {
             self.plugins.shipped = match v.as_str() {
                 "true" => true,
@@ -395,6 +406,9 @@ impl Config {
                 return Err(ConfigError::new(field, "must be greater than zero"));
             }
         }
+        if let Some(n) = self.workers.filter(|n| !(1..=MAX_WORKERS).contains(n)) {
+            return Err(ConfigError::new("workers", format!("must be between 1 and {MAX_WORKERS} (got {n})")));
+        }
         if limits.max_json_depth > 128 {
             return Err(ConfigError::new("limits.max_json_depth", "must be at most 128 (the JSON parser's own bound)"));
         }
@@ -433,6 +447,11 @@ impl Config {
             return Err(ConfigError::new("log.level", format!("not a valid filter: {e}")));
         }
         Ok(())
+    }
+
+    /// How many threads serve the MCP port: `workers`, else one per core the process may use.
+    pub fn worker_count(&self) -> usize {
+        self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     /// The MCP endpoint path clients use.
@@ -628,6 +647,19 @@ mod tests {
         .unwrap();
         assert_eq!(c.plugins.directory, Some(PathBuf::from("/etc/forge/plugins")));
         assert_eq!(c.evidence.key, Some(PathBuf::from("/etc/forge/keys/signing-key.pem")));
+    }
+
+    #[test]
+    fn workers_default_to_the_cores_and_are_bounded() {
+        let c = Config::from_yaml("").unwrap();
+        assert_eq!(c.worker_count(), std::thread::available_parallelism().unwrap().get());
+        assert_eq!(Config::from_yaml("workers: 3\n").unwrap().worker_count(), 3);
+        assert_eq!(Config::from_yaml("workers: 0\n").unwrap_err().field, "workers");
+        assert!(Config::from_yaml("workers: 5000\n").is_err());
+        let mut c = Config::default();
+        c.apply_env(|k| (k == "FORGE_WORKERS").then(|| "1".into())).unwrap();
+        assert_eq!(c.worker_count(), 1);
+        assert!(c.apply_env(|k| (k == "FORGE_WORKERS").then(|| "many".into())).is_err());
     }
 
     #[test]

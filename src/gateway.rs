@@ -17,7 +17,7 @@ use crate::pins::Pins;
 use crate::plugins::Plugins;
 use crate::policy::PolicyStore;
 use crate::provenance::Trust;
-use crate::server::{admin, listener, tls};
+use crate::server::{admin, listener, tls, workers};
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::{http::HttpUpstream, stdio::StdioUpstream, Upstream};
 
@@ -142,6 +142,12 @@ impl Gateway {
         })
     }
 
+    /// Not ready any more, and no new connections: `shutdown` tells every serving worker.
+    pub fn begin_drain(&self, shutdown: &CancellationToken) {
+        self.draining.store(true, Ordering::Relaxed);
+        shutdown.cancel();
+    }
+
     pub fn is_legacy_endpoint(&self, path: &str) -> bool {
         self.legacy_endpoints.read().unwrap_or_else(|e| e.into_inner()).contains(path)
     }
@@ -193,10 +199,11 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         Some((tls::ReloadingConfig::new(server), paths))
     };
 
-    let mcp = listener::bind(config.listen).await?;
+    let worker_count = config.worker_count();
+    let mcp = workers::bind(config.listen, worker_count)?;
     let admin_listener = listener::bind(config.admin_listen).await?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let mcp_addr = mcp.local_addr()?;
+    let mcp_addr = mcp[0].local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
     let resource = format!("{scheme}://localhost:{}{}", mcp_addr.port(), config.mcp_path());
     // The approval page is on the admin listener as bound (its port may have been 0).
@@ -213,7 +220,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         _ => None,
     };
 
-    tracing::info!(listen = %mcp_addr, admin = %admin_addr, upstream = %gw.upstream.describe(), mcp_path = %gw.mcp_path, "forge gateway started");
+    tracing::info!(listen = %mcp_addr, workers = worker_count, admin = %admin_addr, upstream = %gw.upstream.describe(), mcp_path = %gw.mcp_path, "forge gateway started");
     // One machine-readable line on stdout, for scripts and tests that start the gateway on port 0.
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "forge listening mcp={scheme}://{mcp_addr}{} admin=http://{admin_addr}", gw.mcp_path)?;
@@ -234,7 +241,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     let admin_task = tokio::spawn(admin::serve(admin_listener, gw.clone()));
     let signal = shutdown_signal(gw.clone(), shutdown.clone());
     tokio::spawn(signal);
-    listener::serve(mcp, tls.map(|(r, _)| r), gw.clone(), shutdown.clone()).await;
+    let served = workers::serve(mcp, gw.clone(), tls.map(|(r, _)| r), shutdown).await;
     admin_task.abort();
     sweeper.abort();
     if let Upstream::Stdio(stdio) = &gw.upstream {
@@ -244,12 +251,11 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         evidence.log().close();
     }
     tracing::info!("forge gateway stopped");
-    Ok(())
+    served
 }
 
 async fn shutdown_signal(gw: Arc<Gateway>, shutdown: CancellationToken) {
     let name = listener::shutdown_signal().await;
     tracing::info!(signal = name, "shutting down: no new connections; finishing in-flight requests");
-    gw.draining.store(true, Ordering::Relaxed);
-    shutdown.cancel();
+    gw.begin_drain(&shutdown);
 }

@@ -440,7 +440,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     config.validate()?;
     config.upstream.parse()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // The MCP port is served by its own worker threads (server/workers.rs); this runtime
+    // runs start-up, the admin listener and background work (watchers, state followers,
+    // stdio children), for which one thread is plenty.
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     // Declared after the runtime so they are dropped first: flushing traces needs it.
     let _telemetry = forge::telemetry::init_logging_and_tracing(&config.log, &config.tracing, runtime.handle())?;
     runtime.block_on(forge::gateway::run(config))

@@ -139,3 +139,23 @@ async fn sse_responses_carry_the_answer_for_streaming_clients() {
     assert_eq!(message["id"], 9);
     assert_eq!(message["result"]["content"][0]["text"], "streamed");
 }
+
+/// The child of a session started by a request on one serving worker answers the session's
+/// requests whichever worker accepts them; the gateway still drains and exits cleanly.
+#[tokio::test]
+async fn a_sessions_child_serves_requests_arriving_on_every_worker() {
+    let mut gw = Gateway::start_with_env(&["--upstream", &crashing_server()], &[("FORGE_WORKERS", "4")]);
+    let session = open_session(&gw).await;
+    let client = gw.client();
+    let headers = [JSON_ONLY, ("mcp-session-id", session.as_str())];
+    let mut pids = std::collections::HashSet::new();
+    // Each request is a new connection, so the kernel spreads them over the workers.
+    for id in 2..18 {
+        pids.insert(text_of(&client.post("/mcp", &call(id, "pid", json!({})), &headers).await));
+    }
+    assert_eq!(pids.len(), 1, "one child for the session: {pids:?}");
+    let counts = gw.accepted_by_worker().await;
+    assert!(counts.iter().filter(|&&n| n > 0).count() > 1, "requests arrived on several workers: {counts:?}");
+    gw.signal("TERM");
+    assert_eq!(gw.wait_exit(Duration::from_secs(10)), Some(0));
+}

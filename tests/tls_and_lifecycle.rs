@@ -187,25 +187,7 @@ async fn plaintext_needs_the_explicit_flag_and_says_so() {
 #[tokio::test]
 async fn sigterm_drains_in_flight_requests_then_exits_zero() {
     // The upstream answers after a delay, so the request is in flight when SIGTERM lands.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                tokio::time::sleep(Duration::from_millis(1500)).await;
-                let body = r#"{"jsonrpc":"2.0","id":42,"result":{}}"#;
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(head.as_bytes()).await;
-                let _ = s.write_all(body.as_bytes()).await;
-            });
-        }
-    });
+    let url = common::slow_upstream(Duration::from_millis(1500)).await;
     let mut gw = Gateway::start(&["--upstream", &url]);
     let client = gw.client();
     let in_flight = tokio::spawn(async move { client.post("/mcp", TOOLS_CALL, &[]).await });

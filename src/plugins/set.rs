@@ -250,15 +250,33 @@ impl Plugins {
     }
 }
 
-/// WASI's synchronous host calls (a plugin writing to its stderr, say) block on the ambient
-/// tokio runtime, which a runtime worker thread must not do; `block_in_place` hands the
-/// worker's other tasks to another thread for the duration. Elsewhere (no runtime, or a
-/// current-thread one) the call runs as is; should WASI still refuse to block there, the
-/// call fails like a trap (see `Host::call`).
-fn off_the_runtime<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
+/// WASI's synchronous host calls (a plugin writing to its stderr, reading a granted file)
+/// block on the ambient tokio runtime, which a thread driving a runtime must not do.
+/// On a multi-thread runtime `block_in_place` hands the thread's other tasks to another
+/// thread for the duration. A serving worker's current-thread runtime cannot do that: the
+/// call runs on a scoped thread outside any runtime (WASI then blocks on its own), and the
+/// worker waits for it as it would for the call itself. Outside a runtime the call runs as
+/// is. Should a thread not start, it runs in place, where a blocking host call fails like a
+/// trap (see `Host::call`).
+fn off_the_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        Ok(_) => {
+            let call = Mutex::new(Some(f));
+            let run = || {
+                let f = call.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+                f.map(|f| f())
+            };
+            std::thread::scope(|scope| {
+                let ran = match std::thread::Builder::new().name("forge-plugin-call".into()).spawn_scoped(scope, run) {
+                    Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    Err(_) => None,
+                };
+                ran.or_else(run).expect("the call is taken exactly once")
+            })
+        }
+        Err(_) => f(),
     }
 }
 
@@ -377,4 +395,32 @@ fn prepare(
     let loaded = host.load(&name, &wasm, &manifest.capabilities, settings.fs_root.as_deref())?;
     let config = settings.config.to_string();
     Ok(Plugin { manifest, settings, config, loaded })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::off_the_runtime;
+    use tokio::runtime::Handle;
+
+    /// WASI's blocking host calls work wherever the call runs outside a runtime's context
+    /// or inside `block_in_place`; a current-thread runtime (a serving worker) has neither.
+    #[tokio::test(flavor = "current_thread")]
+    async fn on_a_current_thread_runtime_the_call_runs_outside_it() {
+        let here = std::thread::current().id();
+        let (outside, thread) = off_the_runtime(|| (Handle::try_current().is_err(), std::thread::current().id()));
+        assert!(outside, "no runtime context for WASI to block on");
+        assert_ne!(thread, here);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn on_a_multi_thread_runtime_it_runs_in_place() {
+        let here = std::thread::current().id();
+        assert_eq!(off_the_runtime(|| std::thread::current().id()), here);
+    }
+
+    #[test]
+    fn outside_a_runtime_it_runs_in_place() {
+        let here = std::thread::current().id();
+        assert_eq!(off_the_runtime(|| std::thread::current().id()), here);
+    }
 }

@@ -1,5 +1,5 @@
-//! The accept loop: connection limit, TLS handshake (bounded in time), HTTP/1.1 or HTTP/2 by
-//! ALPN, and graceful drain on shutdown.
+//! The accept loop of one serving worker (see `workers.rs`): connection limit, TLS
+//! handshake (bounded in time), HTTP/1.1 or HTTP/2 by ALPN, and graceful drain on shutdown.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -13,27 +13,30 @@ use hyper_util::server::graceful::GracefulShutdown;
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::tls::{ClientIdentity, ReloadingConfig};
+use super::tls::ClientIdentity;
+use super::workers::Worker;
 use super::{route, ConnInfo};
 use crate::body::Body;
 use crate::gateway::Gateway;
 use crate::pipeline;
 use futures_util::FutureExt;
 
-/// Serves the MCP port until `shutdown` fires, then waits up to the grace period for
-/// in-flight requests and streams.
-pub async fn serve(listener: TcpListener, tls: Option<ReloadingConfig>, gw: Arc<Gateway>, shutdown: CancellationToken) {
+/// Serves a worker's listener until its shutdown fires, then waits up to the grace period
+/// for in-flight requests and streams. Connections and their tasks run on the calling
+/// (current-thread) runtime.
+pub async fn serve(listener: TcpListener, worker: Worker) {
+    let Worker { index, gw, tls, permits, shutdown } = worker;
     let graceful = GracefulShutdown::new();
-    let permits = Arc::new(Semaphore::new(gw.config.limits.max_connections));
+    let accepted = gw.metrics.connections_accepted.with_label_values(&[index.to_string()]);
     while let Some((stream, remote)) = accept(&listener, &shutdown).await {
+        accepted.inc();
         let _ = stream.set_nodelay(true);
         let permit = permits.clone().try_acquire_owned().ok();
         if permit.is_none() {
             gw.metrics.limit_rejections.with_label_values(&["connections"]).inc();
-            tracing::warn!(%remote, "connection limit reached; answering 503");
+            tracing::warn!(%remote, worker = index, "connection limit reached; answering 503");
         }
         let gw = gw.clone();
         let tls = tls.clone();
@@ -76,10 +79,10 @@ pub async fn serve(listener: TcpListener, tls: Option<ReloadingConfig>, gw: Arc<
     }
     drop(listener);
     let grace = gw.config.shutdown_grace;
-    tracing::info!(connections = graceful.count(), ?grace, "draining connections");
+    tracing::info!(worker = index, connections = graceful.count(), ?grace, "draining connections");
     match tokio::time::timeout(grace, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("all connections drained"),
-        Err(_) => tracing::warn!("grace period over; closing the remaining connections"),
+        Ok(()) => tracing::info!(worker = index, "all connections drained"),
+        Err(_) => tracing::warn!(worker = index, "grace period over; closing the remaining connections"),
     }
 }
 

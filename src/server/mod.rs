@@ -1,8 +1,10 @@
-//! The listeners: the MCP port (TLS, routing to the pipeline) and the admin port.
+//! The listeners: the MCP port (TLS, routing to the pipeline; served by one worker thread
+//! per core) and the admin port.
 
 pub mod admin;
 pub mod listener;
 pub mod tls;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub sessions_active: IntGauge,
     pub streams_active: IntGauge,
     pub connections_active: IntGauge,
+    /// Client connections accepted, by the serving worker that accepted them (`0`…`N-1`).
+    pub connections_accepted: IntCounterVec,
     /// Upstream failures by kind (`connect`, `timeout`, `reset`, `invalid_response`, `process_exit`).
     pub upstream_errors: IntCounterVec,
     pub tls_handshake_failures: IntCounter,
@@ -83,6 +85,11 @@ impl Metrics {
             sessions_active: gauge("forge_sessions_active", "MCP sessions currently open"),
             streams_active: gauge("forge_streams_active", "SSE streams currently open"),
             connections_active: gauge("forge_connections_active", "Client connections currently open"),
+            connections_accepted: counter(
+                "forge_connections_accepted_total",
+                "Client connections accepted, by serving worker thread",
+                &["worker"],
+            ),
             upstream_errors: counter("forge_upstream_errors_total", "Upstream failures, by kind", &["kind"]),
             tls_handshake_failures,
             tls_reloads: counter("forge_tls_reloads_total", "TLS certificate reloads, by result", &["result"]),

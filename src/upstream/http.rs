@@ -6,28 +6,45 @@ use http::header::{self, HeaderMap, HeaderName};
 use http::{Request, Response, Uri, Version};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
+use thread_local::ThreadLocal;
 
 use super::{ErrorKind, Outbound, UpstreamError};
 use crate::body::{self, Body};
 use crate::config::UpstreamConfig;
 
 pub struct HttpUpstream {
-    client: Client<HttpConnector, Body>,
+    /// One connection pool per thread. A pooled connection is driven by a task on the
+    /// runtime that opened it; a serving worker that only uses its own never waits on, or
+    /// wakes, another thread (see `server/workers.rs`).
+    clients: ThreadLocal<Client<HttpConnector, Body>>,
     base: Uri,
     timeout: Duration,
     connect_timeout: Duration,
+    pool_max_idle: usize,
 }
 
 impl HttpUpstream {
     pub fn new(base: Uri, config: &UpstreamConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(config.pool_max_idle)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        HttpUpstream { client, base, timeout: config.timeout, connect_timeout: config.connect_timeout }
+        HttpUpstream {
+            clients: ThreadLocal::new(),
+            base,
+            timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
+            pool_max_idle: config.pool_max_idle,
+        }
+    }
+
+    /// This thread's client, built on first use.
+    fn client(&self) -> &Client<HttpConnector, Body> {
+        self.clients.get_or(|| {
+            let mut connector = HttpConnector::new();
+            connector.set_nodelay(true);
+            connector.set_connect_timeout(Some(self.connect_timeout));
+            Client::builder(TokioExecutor::new())
+                .pool_max_idle_per_host(self.pool_max_idle)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build(connector)
+        })
     }
 
     pub fn base(&self) -> &Uri {
@@ -55,7 +72,7 @@ impl HttpUpstream {
         headers.insert(header::CONTENT_LENGTH, out.body.len().into());
         let request = request.body(body::full(out.body)).expect("request parts are valid");
 
-        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+        let response = tokio::time::timeout(self.timeout, self.client().request(request))
             .await
             .map_err(|_| UpstreamError::new(ErrorKind::Timeout, format!("no response within {:?}", self.timeout)))?
             .map_err(classify)?;

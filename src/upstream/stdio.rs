@@ -61,9 +61,14 @@ struct ChildSpec {
     max_depth: usize,
     max_line_bytes: usize,
     metrics: Metrics,
+    /// The gateway's main runtime. Children, their pipes and their supervisors live there,
+    /// not on the serving worker whose request happened to start them: requests from every
+    /// worker use a child, and a worker's runtime ends with its drain.
+    runtime: tokio::runtime::Handle,
 }
 
 impl StdioUpstream {
+    /// Called on the main runtime (see `ChildSpec::runtime`).
     pub fn new(program: String, args: Vec<String>, config: &Config, metrics: Metrics) -> Self {
         let spec = ChildSpec {
             program,
@@ -73,6 +78,7 @@ impl StdioUpstream {
             max_depth: config.limits.max_json_depth,
             max_line_bytes: config.limits.max_upstream_message_bytes,
             metrics,
+            runtime: tokio::runtime::Handle::current(),
         };
         StdioUpstream {
             spec: Arc::new(spec),
@@ -232,7 +238,7 @@ impl Child {
         let stateless = session.is_none();
         let label = session.unwrap_or_else(|| "stateless".into());
         let child = Arc::new(Child { label, stateless, writer, router: Mutex::new(Router::default()), stop, spec });
-        tokio::spawn(supervise(
+        child.spec.runtime.spawn(supervise(
             Arc::downgrade(&child),
             child.spec.clone(),
             child.label.clone(),

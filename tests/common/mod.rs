@@ -171,6 +171,20 @@ impl Gateway {
         (status, String::from_utf8_lossy(&body).into_owned())
     }
 
+    /// `forge_connections_accepted_total` of each serving worker, by worker index.
+    pub async fn accepted_by_worker(&self) -> Vec<u64> {
+        let (_, text) = self.admin_get("/metrics").await;
+        let mut counts = Vec::new();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("forge_connections_accepted_total{worker=\"") else { continue };
+            let (index, value) = rest.split_once("\"} ").unwrap_or_else(|| panic!("odd sample {line}"));
+            let index: usize = index.parse().unwrap();
+            counts.resize(counts.len().max(index + 1), 0);
+            counts[index] = value.parse().unwrap();
+        }
+        counts
+    }
+
     /// The value of a metric sample (a line starting with `series`), or 0.
     pub async fn metric(&self, series: &str) -> f64 {
         let (_, text) = self.admin_get("/metrics").await;
@@ -395,6 +409,30 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
         }
         return Some((head, String::from_utf8_lossy(&buf[end + 4..end + 4 + length]).into_owned()));
     }
+}
+
+/// An upstream that reads a request and answers it (`{"id":42,"result":{}}`) only after
+/// `delay`, so requests are in flight when a test acts. Returns its `/mcp` URL.
+pub async fn slow_upstream(delay: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(delay).await;
+                let body = r#"{"jsonrpc":"2.0","id":42,"result":{}}"#;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    url
 }
 
 /// A free loopback port with nothing listening on it.
