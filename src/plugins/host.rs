@@ -46,6 +46,14 @@ pub struct Loaded {
     grants: std::sync::Arc<Grants>,
 }
 
+impl Loaded {
+    /// Whether the operator granted it any WASI capability: only then can a call make a
+    /// blocking host call (a granted file, the clock, the network) that must succeed.
+    pub fn has_grants(&self) -> bool {
+        !self.grants.granted.is_empty()
+    }
+}
+
 /// What a plugin's WASI context is built from.
 #[derive(Default)]
 struct Grants {

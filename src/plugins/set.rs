@@ -112,8 +112,16 @@ impl Plugins {
         tool_definition: Option<&serde_json::Value>,
     ) -> Result<Vec<Finding>, Failure> {
         let set = self.shared.active.load();
-        if !set.plugins.iter().any(|p| p.wants(scan.hook, scan.method)) {
+        let mut wanted = set.plugins.iter().filter(|p| p.wants(scan.hook, scan.method)).peekable();
+        if wanted.peek().is_none() {
             return Ok(Vec::new());
+        }
+        // Plugins without capabilities have nothing to block on (their only WASI is empty
+        // stdio, whose failure fails the call like a trap), so they run in place: moving a
+        // call off a serving worker starts a thread, which cost ~85 µs per message on the
+        // full path (BENCHMARKS.md).
+        if !wanted.any(|p| p.loaded.has_grants()) {
+            return self.run(&set, scan, tool_definition);
         }
         off_the_runtime(|| self.run(&set, scan, tool_definition))
     }
