@@ -370,7 +370,7 @@ fn rewrite(message: &Message, evaluation: &Evaluation, answered: Option<&Request
     }
     let lists_tools = answered.is_some_and(|r| r.method == "tools/list" || r.method == "server/discover");
     // Most decisions oblige nothing: skip copying the message into a JSON tree for them.
-    if obligations.redact.is_empty() && !(lists_tools && !obligations.hide_tools.is_empty()) {
+    if obligations.redact.is_empty() && (!lists_tools || obligations.hide_tools.is_empty()) {
         return None;
     }
     let mut value = message.to_value();
