@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{stand_in, Behaviour, Gateway, StandIn, TOOLS_CALL};
+use common::{ok_upstream, stand_in, Behaviour, Gateway, StandIn, TOOLS_CALL};
 use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -48,10 +48,6 @@ impl Idp {
     fn gateway(&self, upstream: &StandIn) -> Gateway {
         Gateway::start(&["--upstream", &upstream.url, "--config", self.config.to_str().unwrap()])
     }
-}
-
-fn ok_upstream() -> Behaviour {
-    Behaviour::Respond { content_type: "application/json", body: r#"{"jsonrpc":"2.0","id":42,"result":{}}"#.into() }
 }
 
 #[tokio::test]

@@ -5,15 +5,11 @@ mod common;
 
 use std::process::Command;
 
-use common::{stand_in, Behaviour, Gateway, TOOLS_CALL};
+use common::{ok_upstream, stand_in, Behaviour, Gateway, TOOLS_CALL};
 use http::StatusCode;
 
 fn forge(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_forge")).args(args).output().unwrap()
-}
-
-fn ok_upstream() -> Behaviour {
-    Behaviour::Respond { content_type: "application/json", body: r#"{"jsonrpc":"2.0","id":42,"result":{}}"#.into() }
 }
 
 #[test]

@@ -7,14 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{stand_in, Behaviour, Gateway, TlsClient, TOOLS_CALL};
+use common::{ok_upstream, stand_in, Gateway, TlsClient, TOOLS_CALL};
 use http::StatusCode;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-
-fn ok_upstream() -> Behaviour {
-    Behaviour::Respond { content_type: "application/json", body: r#"{"jsonrpc":"2.0","id":42,"result":{}}"#.into() }
-}
 
 /// A CA plus a leaf signed by it, written as PEM files in `dir` with the given prefix.
 fn issue(

@@ -5,17 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{stand_in, write_config, Behaviour, Gateway, TOOLS_CALL};
+use common::{busy_workers, ok_upstream, stand_in, write_config, Gateway, TOOLS_CALL};
 use http::StatusCode;
-
-fn ok_upstream() -> Behaviour {
-    Behaviour::Respond { content_type: "application/json", body: r#"{"jsonrpc":"2.0","id":42,"result":{}}"#.into() }
-}
-
-/// Workers that accepted at least one connection.
-fn busy(counts: &[u64]) -> usize {
-    counts.iter().filter(|&&n| n > 0).count()
-}
 
 #[tokio::test]
 async fn connections_are_spread_over_the_workers() {
@@ -29,7 +20,7 @@ async fn connections_are_spread_over_the_workers() {
     let counts = gw.accepted_by_worker().await;
     assert_eq!(counts.len(), 4, "one series per worker: {counts:?}");
     assert_eq!(counts.iter().sum::<u64>(), 32, "{counts:?}");
-    assert!(busy(&counts) > 1, "more than one worker served: {counts:?}");
+    assert!(busy_workers(&counts) > 1, "more than one worker served: {counts:?}");
     assert!(gw.log_containing("forge gateway started").contains("workers=4"));
 }
 
@@ -53,7 +44,7 @@ async fn the_connection_limit_counts_across_workers() {
     assert_eq!(gw.metric("forge_limit_rejections_total{limit=\"connections\"}").await, 12.0);
     let counts = gw.accepted_by_worker().await;
     assert_eq!(counts.iter().sum::<u64>(), 15, "{counts:?}");
-    assert!(busy(&counts) > 1, "the held and refused connections were not all on one worker: {counts:?}");
+    assert!(busy_workers(&counts) > 1, "the held and refused connections were not all on one worker: {counts:?}");
 
     drop(held);
     for _ in 0..100 {
@@ -78,7 +69,7 @@ async fn sigterm_drains_every_worker_then_exits_zero() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let counts = gw.accepted_by_worker().await;
     assert_eq!(counts.iter().sum::<u64>(), 12, "all in flight: {counts:?}");
-    assert!(busy(&counts) > 1, "in flight on several workers: {counts:?}");
+    assert!(busy_workers(&counts) > 1, "in flight on several workers: {counts:?}");
     gw.signal("TERM");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (status, body) = gw.admin_get("/readyz").await;

@@ -118,7 +118,7 @@ impl Plugins {
         }
         // Plugins without capabilities have nothing to block on (their only WASI is empty
         // stdio, whose failure fails the call like a trap), so they run in place: moving a
-        // call off a serving worker starts a thread, which cost ~85 µs per message on the
+        // call off a serving worker starts a thread, which cost ~80 µs per message on the
         // full path (BENCHMARKS.md).
         if !wanted.any(|p| p.loaded.has_grants()) {
             return self.run(&set, scan, tool_definition);

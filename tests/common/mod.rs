@@ -411,6 +411,16 @@ async fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
     }
 }
 
+/// An upstream answering every request with `{"id":42,"result":{}}` as JSON.
+pub fn ok_upstream() -> Behaviour {
+    Behaviour::Respond { content_type: "application/json", body: r#"{"jsonrpc":"2.0","id":42,"result":{}}"#.into() }
+}
+
+/// How many serving workers accepted at least one connection (of [`Gateway::accepted_by_worker`]).
+pub fn busy_workers(counts: &[u64]) -> usize {
+    counts.iter().filter(|&&n| n > 0).count()
+}
+
 /// An upstream that reads a request and answers it (`{"id":42,"result":{}}`) only after
 /// `delay`, so requests are in flight when a test acts. Returns its `/mcp` URL.
 pub async fn slow_upstream(delay: Duration) -> String {
